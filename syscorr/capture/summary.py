@@ -1,0 +1,41 @@
+"""The one-line account `syscorr run` prints on stderr after the target has finished.
+
+Contract: `describe_outcome(outcome)` returns text (possibly several lines: the summary, then
+one `syscorr: warning:` line per problem seen, such as a Python target that left no agent log).
+It reads only sizes and names in the trace directory, never the logs' contents.
+"""
+
+import os
+import shlex
+
+from syscorr.capture.runner import RunOutcome
+
+
+def _count_lines(path) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except OSError:
+        return 0
+
+
+def describe_outcome(outcome: RunOutcome) -> str:
+    trace = outcome.trace
+    lines = _count_lines(trace.syscall_log)
+    agents = trace.agent_logs()
+    where = os.path.relpath(trace.path) if not trace.path.is_absolute() else str(trace.path)
+    if outcome.signal is not None:
+        ended = f"killed by {outcome.meta['exit'].get('signal_name', outcome.signal)}"
+    else:
+        ended = f"exit {outcome.returncode}"
+    text = [
+        f"syscorr: {ended}; trace in {where} ({lines} syscall lines, "
+        f"{len(agents)} agent log{'s' if len(agents) != 1 else ''}); "
+        f"see `syscorr report {shlex.quote(where)}`"
+    ]
+    if outcome.meta.get("target_python") and not agents:
+        text.append(
+            "syscorr: warning: the target is a Python program but wrote no agent log: "
+            "task attribution will be missing (was PYTHONPATH or -I/-S overriding site?)"
+        )
+    return "\n".join(text)

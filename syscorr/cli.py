@@ -1,0 +1,138 @@
+"""The `syscorr` command line: thin wrappers that parse options, call the library, and turn
+`SyscorrError` into one line on stderr (exit 2). No logic lives here that a test would want
+to call without a terminal.
+"""
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from syscorr import __version__
+from syscorr.errors import SyscorrError
+
+app = typer.Typer(
+    name="syscorr",
+    help=(
+        "See what an asyncio program actually does: every syscall (strace) and every coroutine "
+        "step (sys.monitoring) on one timeline.\n\n"
+        "Start with `syscorr run app.py`, then `syscorr report` or `syscorr explain`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+RUN_HELP = """Run a program under strace with the syscorr agent inside it, and write a trace.
+
+\b
+Examples:
+  syscorr run app.py --port 8080          a script, with this Python (3.12+)
+  syscorr run -- python3.13 -m mypkg serve
+  syscorr run -o trace1 -- pytest tests/
+
+The trace goes to .syscorr/<time>-<name>/ (or -o DIR), private to you (mode 0700): it holds
+the raw strace log, one agent log per Python process and meta.json. The program's output,
+exit code and signals are its own; syscorr's one-line summary goes to stderr afterwards.
+"""
+
+
+def _fail(err: SyscorrError) -> None:
+    print(f"syscorr: error: {err}", file=sys.stderr)
+    raise typer.Exit(err.exit_code)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"syscorr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
+@app.command(
+    help=RUN_HELP,
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
+def run(
+    argv: Annotated[
+        list[str],
+        typer.Argument(help="The script and its arguments, or -- CMD ARGS.", metavar="CMD..."),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", metavar="DIR", help="Write the trace here (new or empty)."),
+    ] = None,
+    syscalls: Annotated[
+        str,
+        typer.Option(
+            "--syscalls",
+            "-e",
+            metavar="SET",
+            help="What to record: asyncio (loop, sockets, pipes, files, timers, processes), "
+            "network, all, or a list like epoll_wait,sendto,recvfrom.",
+        ),
+    ] = "asyncio",
+    string_limit: Annotated[
+        int,
+        typer.Option(
+            "-s", "--string-limit", min=0, max=1 << 20, help="Bytes of payload to keep per call."
+        ),
+    ] = 256,
+    seccomp: Annotated[
+        bool,
+        typer.Option(help="Let the kernel stop the program only on recorded syscalls (faster)."),
+    ] = True,
+    call_sites: Annotated[
+        bool,
+        typer.Option(
+            help="Record the line of each call in coroutine bodies (finds the blocking line)."
+        ),
+    ] = True,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="No summary line on stderr after the run.")
+    ] = False,
+) -> None:
+    from syscorr.capture import runner, syscall_sets
+    from syscorr.capture.backend import CaptureOptions
+    from syscorr.capture.strace import StraceBackend
+
+    try:
+        set_name, names = syscall_sets.resolve(syscalls)
+        options = CaptureOptions(names, set_name, string_limit, seccomp)
+        outcome = runner.run_traced(
+            runner.RunRequest(list(argv), StraceBackend(), options, output, call_sites)
+        )
+    except SyscorrError as err:
+        _fail(err)
+    if not quiet:
+        from syscorr.capture.summary import describe_outcome
+
+        print(describe_outcome(outcome), file=sys.stderr)
+    raise typer.Exit(runner.pass_exit_status(outcome))
+
+
+def main() -> None:
+    try:
+        app()
+    except SyscorrError as err:  # commands catch their own; this is the last net
+        print(f"syscorr: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print("syscorr: interrupted", file=sys.stderr)
+        sys.exit(130)
