@@ -1,0 +1,354 @@
+"""Read strace output: lines in, typed records out. Pure and streaming; never raises on input.
+
+Contract:
+- `lex_strace(lines, source, tid, stats)` reads each line once and yields, per line, one
+  `Syscall`, `SignalRecord`, `ExitRecord` or `Unparsed` — or, for split calls, a `SplitStart`
+  (`name(args <unfinished ...>`) or a `SplitEnd` (`<... name resumed>rest) = ret`). A
+  `<detached ...>` line yields the interrupted call (unfinished) and then `ExitRecord("detached")`.
+- `pair_calls(events, stats)` joins each thread's `SplitStart` with its next `SplitEnd` into one
+  `Syscall` (entry time and line from the start, result from the end, `end_lineno` set). A
+  start still open when its thread exits, or at end of input, becomes `Syscall(unfinished=True)`.
+  An end without a start becomes `Syscall(resumed_only=True)` holding only the resumed text.
+- `parse_strace` = `pair_calls(lex_strace(...))`.
+- Lines that carry nothing are skipped and counted in `stats.skipped` by kind: "blank",
+  "summary" (the -c/-C table), "stack" (-k), "hexdump" (-e write=/read=), "tracer message"
+  (`strace: Process N attached` in a log written to stderr), "continuation" (the rest of a
+  line such a message interrupted; it is joined to its first part, which keeps its line number).
+- Timestamps: -ttt and ns stamps become ns since the epoch; -t/-tt become ns since midnight
+  (the log has no date; a step back of more than 12 h is taken as a new day); -r deltas are
+  summed, so stamps are ns since the first line. Durations (-T, µs or ns) become ns.
+- Lines are str; decode files with errors="replace" (strace escapes non-ASCII bytes itself,
+  so only foreign text spliced into a stderr log can be invalid UTF-8).
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+from .grammar import (
+    ANSI_SGR,
+    CONTINUATION,
+    DETACHED,
+    EXIT,
+    HEXDUMP_LINE,
+    NS_PER_DAY,
+    PREFIX,
+    RESUMED,
+    SIGNAL,
+    STACK_LINE,
+    SUMMARY_HEADER,
+    SUMMARY_ROW,
+    SUMMARY_RULE,
+    TRACER_MESSAGE,
+    TRACER_SPLICE,
+    UNFINISHED,
+)
+from .records import ExitRecord, Record, SignalRecord, Syscall, Unparsed
+from .stats import ParseStats
+
+TEXT_LIMIT = 500
+
+
+class SplitStart(NamedTuple):
+    """First half of a split call: `epoll_wait(3,  <unfinished ...>` (args keep their tail)."""
+
+    lineno: int
+    tid: int | None
+    ts: int | None
+    name: str
+    args: str
+    source: int
+
+
+class SplitEnd(NamedTuple):
+    """Second half: `<... epoll_wait resumed>[], 1, -1) = 0`; args_tail is the text before `)`."""
+
+    lineno: int
+    tid: int | None
+    ts: int | None
+    name: str
+    args_tail: str
+    ret: str
+    retval: int | None
+    errno: str | None
+    errtext: str | None
+    duration: int | None
+    detached: bool
+    source: int
+
+
+def split_result(text: str):
+    """`args) = ret [ERRNO (text)] [<dur>]` -> (args, ret, retval, errno, errtext, duration).
+
+    None when there is no `) = `. Padding between `)` and `=` is allowed (strace aligns `=`).
+    """
+    eq = text.rfind(" = ")
+    if eq < 0:
+        return None
+    close = text.rfind(")", 0, eq)
+    if close < 0 or (close + 1 != eq and not text[close + 1 : eq].isspace()):
+        return None
+    tail = text[eq + 3 :]
+    duration = None
+    if tail[-1:] == ">":
+        lt = tail.rfind(" <")
+        if lt >= 0:
+            secs, dot, frac = tail[lt + 2 : -1].partition(".")
+            if dot and secs.isdigit() and frac.isdigit():
+                duration = int(secs + (frac + "000000000")[:9])
+                tail = tail[:lt]
+            elif secs == "unavailable":
+                tail = tail[:lt]
+    sp = tail.find(" ")
+    errno = errtext = None
+    if sp < 0:
+        token = ret = tail
+    else:
+        token = tail[:sp]
+        rest = tail[sp + 1 :]
+        ret = tail
+        if rest[:1] == "E":
+            paren = rest.find(" (")
+            if paren > 0 and rest[-1] == ")" and rest[:paren].isupper():
+                errno, errtext, ret = rest[:paren], rest[paren + 2 : -1], token
+            elif " " not in rest and rest.isupper():
+                errno, ret = rest, token
+    lt = token.find("<")
+    if lt > 0:
+        token = token[:lt]
+    if token.isdigit():
+        retval = int(token)
+    elif token[:1] == "-" and token[1:].isdigit():
+        retval = int(token)
+    elif token[:2] == "0x":
+        try:
+            retval = int(token, 16)
+        except ValueError:
+            retval = None
+    else:
+        retval = None
+    return text[:close], ret, retval, errno, errtext, duration
+
+
+class _Clock:
+    """Turns timestamp text into ns; the first stamp decides the kind (epoch, clock, relative)."""
+
+    __slots__ = ("kind", "total", "day", "last")
+
+    def __init__(self) -> None:
+        self.kind = ""
+        self.total = self.day = self.last = 0
+
+    def ns(self, text: str) -> int:
+        if ":" in text:
+            hours, minutes, rest = text.split(":")
+            secs, _, frac = rest.partition(".")
+            ns = (int(hours) * 3600 + int(minutes) * 60 + int(secs)) * 1_000_000_000
+            ns += int((frac + "000000000")[:9])
+            if ns + self.day < self.last - NS_PER_DAY // 2:
+                self.day += NS_PER_DAY
+            self.last = ns = ns + self.day
+            return ns
+        secs, _, frac = text.partition(".")
+        ns = int(secs + (frac + "000000000")[:9])
+        if not self.kind:
+            self.kind = "relative" if len(secs) < 9 else "epoch"
+        if self.kind == "relative":
+            self.total += ns
+            return self.total
+        return ns
+
+
+def _unparsed(lineno: int, line: str, reason: str, source: int) -> Unparsed:
+    if "\ufffd" in line or any(0xD800 <= ord(c) <= 0xDFFF for c in line[:TEXT_LIMIT]):
+        reason = f"{reason} (invalid UTF-8)"
+    return Unparsed(lineno, line[:TEXT_LIMIT], reason, source)
+
+
+def lex_strace(
+    lines: Iterable[str], source: int = 0, tid: int | None = None, stats: ParseStats | None = None
+) -> Iterator[Record | SplitStart | SplitEnd]:
+    """One record per line (see the module contract). `tid` is the thread of a `-ff` file."""
+    skipped = stats.skipped if stats is not None else Counter()
+    match_prefix = PREFIX.match
+    new = tuple.__new__
+    clock = _Clock()
+    to_ns = clock.ns
+    carry = None
+    carry_lineno = 0
+    in_summary = False
+    lineno = 0
+    for line in lines:
+        lineno += 1
+        line = line.rstrip("\r\n")
+        if carry is not None:
+            skipped["continuation"] += 1
+            line, carry = carry + line, None
+            at = carry_lineno
+        else:
+            at = lineno
+        if not line:
+            skipped["blank"] += 1
+            continue
+        first = line[0]
+        if first == " " or first == "%" or in_summary:
+            if line.startswith(STACK_LINE):
+                skipped["stack"] += 1
+                continue
+            if line.startswith(HEXDUMP_LINE):
+                skipped["hexdump"] += 1
+                continue
+            if SUMMARY_HEADER.match(line) or (
+                in_summary and (SUMMARY_RULE.match(line) or SUMMARY_ROW.match(line))
+            ):
+                in_summary = True
+                skipped["summary"] += 1
+                continue
+            in_summary = False
+            if line.startswith(CONTINUATION):
+                yield _unparsed(at, line, "continuation of a line that is not in the log", source)
+                continue
+        if "\x1b" in line:
+            line = ANSI_SGR.sub("", line)
+        if "strace: " in line:
+            spliced = TRACER_SPLICE.search(line)
+            if spliced is not None and spliced.start() > 0:
+                carry, carry_lineno = line[: spliced.start()], at
+                continue
+            if TRACER_MESSAGE.match(line):
+                skipped["tracer message"] += 1
+                continue
+        m = match_prefix(line)
+        pid, bpid, stamp = m.groups()
+        thread = int(pid or bpid) if (pid or bpid) else tid
+        ts = to_ns(stamp) if stamp is not None else None
+        body = line[m.end() :]
+        kind = body[:1]
+        if kind == "<":
+            resumed = RESUMED.match(body)
+            if resumed is None:
+                yield _unparsed(at, line, "unrecognised line", source)
+                continue
+            name = resumed.group(1)
+            rest = body[resumed.end() :]
+            if rest.endswith(DETACHED):
+                yield SplitEnd(at, thread, ts, name, rest[: -len(DETACHED)].rstrip(" "), "?",
+                               None, None, None, None, True, source)  # fmt: skip
+                yield ExitRecord(at, thread, ts, "detached", None, None, False, source)
+                continue
+            result = split_result(rest)
+            if result is None:
+                yield _unparsed(at, line, "resumed call without ') = '", source)
+                continue
+            yield new(SplitEnd, (at, thread, ts, name, *result, False, source))
+            continue
+        if kind == "-":
+            sig = SIGNAL.match(body)
+            if sig is None:
+                yield _unparsed(at, line, "unrecognised signal line", source)
+            elif sig.group("stop"):
+                yield SignalRecord(at, thread, ts, sig.group("stop"), "stopped", source)
+            else:
+                yield SignalRecord(
+                    at, thread, ts, sig.group("sig"), sig.group("info")[1:-1], source
+                )
+            continue
+        if kind == "+":
+            ex = EXIT.match(body)
+            if ex is None:
+                yield _unparsed(at, line, "unrecognised exit line", source)
+            elif ex.group("code") is not None:
+                yield ExitRecord(
+                    at, thread, ts, "exited", int(ex.group("code")), None, False, source
+                )
+            elif ex.group("old") is not None:
+                yield ExitRecord(
+                    at, thread, ts, "superseded", int(ex.group("old")), None, False, source
+                )
+            else:
+                core = ex.group("core") is not None
+                yield ExitRecord(at, thread, ts, "killed", None, ex.group("sig"), core, source)
+            continue
+        paren = body.find("(")
+        name = body[:paren]
+        if paren <= 0 or not name.isidentifier():
+            yield _unparsed(at, line, "not a syscall line", source)
+            continue
+        if body[-1] == ">":
+            if body.endswith(UNFINISHED):
+                yield new(
+                    SplitStart, (at, thread, ts, name, body[paren + 1 : -len(UNFINISHED)], source)
+                )
+                continue
+            if body.endswith(DETACHED):
+                args = body[paren + 1 : -len(DETACHED)].rstrip(" ")
+                yield Syscall(at, thread, ts, name, args, "?", None, None, None, None, True,
+                              source)  # fmt: skip
+                yield ExitRecord(at, thread, ts, "detached", None, None, False, source)
+                continue
+        result = split_result(body)
+        if result is None:
+            yield _unparsed(at, line, "no ') = ' after the arguments", source)
+            continue
+        args, ret, retval, errno, errtext, duration = result
+        yield new(
+            Syscall,
+            (at, thread, ts, name, args[paren + 1 :], ret, retval, errno, errtext, duration,
+             False, source, None, False),
+        )  # fmt: skip
+    if carry is not None:
+        yield _unparsed(carry_lineno, carry, "cut by a tracer message, never continued", source)
+
+
+def _open_call(start: SplitStart) -> Syscall:
+    return Syscall(start.lineno, start.tid, start.ts, start.name, start.args.rstrip(" "), "?",
+                   None, None, None, None, True, start.source)  # fmt: skip
+
+
+def pair_calls(
+    events: Iterable[Record | SplitStart | SplitEnd], stats: ParseStats | None = None
+) -> Iterator[Record]:
+    """Join split halves per thread (see the module contract); other records pass through."""
+    pending: dict[int | None, SplitStart] = {}
+    new = tuple.__new__
+    for event in events:
+        kind = type(event)
+        if kind is SplitStart:
+            older = pending.pop(event.tid, None)
+            if older is not None:
+                yield _open_call(older)
+            pending[event.tid] = event
+        elif kind is SplitEnd:
+            start = pending.pop(event.tid, None)
+            if start is not None and start.name != event.name:
+                yield _open_call(start)
+                start = None
+            if start is None:
+                head = (event.lineno, event.tid, event.ts, event.name, event.args_tail)
+                yield new(Syscall, (*head, *event[5:11], event.source, None, True))
+                continue
+            tail = event.args_tail
+            if tail[:1] == " " and start.args[-1:] == " ":
+                tail = tail[1:]  # strace < 5.0 printed a space after "resumed>"
+            yield new(Syscall, (start.lineno, start.tid, start.ts, start.name, start.args + tail,
+                                *event[5:11], start.source, event.lineno, False))  # fmt: skip
+        elif kind is ExitRecord and event.kind != "detached":
+            own = pending.pop(event.tid, None)
+            if own is not None:
+                yield _open_call(own)
+            if event.kind == "superseded":
+                execing = pending.pop(event.code, None)
+                if execing is not None:  # execve resumes under the thread group leader's id
+                    pending[event.tid] = execing
+            yield event
+        else:
+            yield event
+    for start in sorted(pending.values(), key=lambda s: s.lineno):
+        yield _open_call(start)
+
+
+def parse_strace(
+    lines: Iterable[str], source: int = 0, tid: int | None = None, stats: ParseStats | None = None
+) -> Iterator[Record]:
+    """Records of a strace log, split calls paired. `tid` for a `-ff` per-thread file."""
+    return pair_calls(lex_strace(lines, source, tid, stats), stats)

@@ -1,0 +1,118 @@
+"""What a waiting call waited for: epoll/poll/select fd sets and timeouts.
+
+Contract: pure functions over a call's name and split arguments (`args.split_args`).
+- `epoll_events` (epoll_wait, epoll_pwait, epoll_pwait2): the ready events as an `EventList`
+  of (fd, mask names); the fd is `data.u32`, where CPython stores it. `truncated` is True when
+  strace cut the array (`..., ...]` at -s). Raw masks (-X raw: `events=0x1`) are named.
+- `poll_fds` (poll, ppoll): requested (fd, masks); (select, pselect6): (fd, ("in",)) etc.
+- `timeout_ns`: the timeout in ns, `FOREVER` (-1) for an infinite wait, None when the call
+  has no timeout argument or it is unreadable.
+Anything else gives None.
+"""
+
+import re
+from typing import NamedTuple
+
+from .args import field_value, parse_int, split_args, struct_fields
+
+FOREVER = -1
+
+EPOLL_BITS = {
+    0x001: "EPOLLIN", 0x002: "EPOLLPRI", 0x004: "EPOLLOUT", 0x008: "EPOLLERR",
+    0x010: "EPOLLHUP", 0x020: "EPOLLNVAL", 0x040: "EPOLLRDNORM", 0x080: "EPOLLRDBAND",
+    0x100: "EPOLLWRNORM", 0x200: "EPOLLWRBAND", 0x400: "EPOLLMSG", 0x2000: "EPOLLRDHUP",
+    1 << 28: "EPOLLEXCLUSIVE", 1 << 29: "EPOLLWAKEUP", 1 << 30: "EPOLLONESHOT",
+    1 << 31: "EPOLLET",
+}  # fmt: skip
+EPOLL_CALLS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2"})
+
+# call name -> (index of the timeout argument, unit): "ms" int, "ts" timespec, "tv" timeval
+TIMEOUT_ARG = {
+    "epoll_wait": (3, "ms"), "epoll_pwait": (3, "ms"), "epoll_pwait2": (3, "ts"),
+    "poll": (2, "ms"), "ppoll": (2, "ts"), "select": (4, "tv"), "pselect6": (4, "ts"),
+    "nanosleep": (0, "ts"), "clock_nanosleep": (2, "ts"), "futex": (3, "ts"),
+    "rt_sigtimedwait": (2, "ts"), "io_getevents": (4, "ts"),
+}  # fmt: skip
+_TIME = re.compile(r"tv_sec=(-?\d+),\s*tv_(n|u)sec=(\d+)")
+
+
+class EventList(NamedTuple):
+    items: list[tuple[int, tuple[str, ...]]]
+    truncated: bool
+
+
+def mask_names(text: str, bits: dict[int, str]) -> tuple[str, ...]:
+    """`EPOLLIN|EPOLLOUT` or `0x5` (raw) or `0x1 /* EPOLLIN */` (verbose) -> names."""
+    text = field_value(text)
+    if text[:2] == "0x":
+        value = parse_int(text) or 0
+        names = [name for bit, name in bits.items() if value & bit]
+        rest = value & ~sum(bits)
+        return (*names, hex(rest)) if rest else tuple(names)
+    return tuple(name for name in text.split("|") if name)
+
+
+def _items(array: str) -> tuple[list[str], bool] | None:
+    array = array.strip()
+    if array[:1] != "[" or array[-1:] != "]":
+        return None
+    items = split_args(array[1:-1])
+    truncated = bool(items) and items[-1] == "..."
+    return (items[:-1] if truncated else items), truncated
+
+
+def epoll_events(name: str, args: list[str]) -> EventList | None:
+    if name not in EPOLL_CALLS or len(args) < 2:
+        return None
+    parsed = _items(args[1])
+    if parsed is None:
+        return None
+    items, truncated = parsed
+    out = []
+    for item in items:
+        fields = struct_fields(item)
+        fd = parse_int(struct_fields(fields.get("data", "")).get("u32", ""))
+        if fd is not None:
+            out.append((fd, mask_names(fields.get("events", ""), EPOLL_BITS)))
+    return EventList(out, truncated)
+
+
+def poll_fds(name: str, args: list[str]) -> EventList | None:
+    if name in ("poll", "ppoll") and args:
+        parsed = _items(args[0])
+        if parsed is None:
+            return None
+        items, truncated = parsed
+        out = []
+        for item in items:
+            fields = struct_fields(item)
+            fd = parse_int(fields.get("fd", ""))
+            if fd is not None:
+                out.append((fd, tuple(n for n in fields.get("events", "").split("|") if n)))
+        return EventList(out, truncated)
+    if name in ("select", "pselect6") and len(args) >= 4:
+        out = []
+        for index, kind in ((1, "in"), (2, "out"), (3, "except")):
+            text = args[index].strip()
+            if text[:1] == "[" and text[-1:] == "]":
+                out += [(int(fd), (kind,)) for fd in text[1:-1].split() if fd.isdigit()]
+        return EventList(sorted(out), False)
+    return None
+
+
+def timeout_ns(name: str, args: list[str]) -> int | None:
+    spec = TIMEOUT_ARG.get(name)
+    if spec is None or spec[0] >= len(args):
+        return None
+    index, unit = spec
+    text = args[index].strip()
+    if unit == "ms":
+        ms = parse_int(text)
+        return None if ms is None else (FOREVER if ms < 0 else ms * 1_000_000)
+    if text == "NULL":
+        return FOREVER
+    m = _TIME.search(text)
+    if m is None:
+        return None
+    sub = int(m.group(3)) * (1 if m.group(2) == "n" else 1000)
+    return int(m.group(1)) * 1_000_000_000 + sub
