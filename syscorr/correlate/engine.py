@@ -1,0 +1,389 @@
+"""The correlation engine: parsed syscalls + agent events in, attributed timeline items out.
+
+Contract: `correlate(records, agent_logs, ...)` is a generator. It consumes the parser's records
+once, in log order, and yields `SyscallItem`, `StepItem` and `IterationItem` (see model.py).
+Each thread's agent events are merged with that thread's syscalls by timestamp (an event goes
+before a syscall that has a later stamp; ties keep stream order), which is exact because both
+sides stamp on one clock. Memory is bounded by the open state (threads, open steps, fds, the last
+two iterations of each loop) plus the agent logs already read; nothing is kept per syscall.
+Syscalls of the agent itself (its setup, its log file, its module files) are dropped and
+counted in `stats.agent_syscalls`.
+"""
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from syscorr.correlate import wakeups
+from syscorr.correlate.fdtable import FdTable
+from syscorr.correlate.model import (
+    OWNER_CALLBACK,
+    OWNER_LOOP,
+    OWNER_PROCESS,
+    OWNER_TASK,
+    OWNER_THREAD,
+    IterationItem,
+    StepItem,
+    SyscallItem,
+)
+from syscorr.correlate.steps import ClosedStep, ThreadSteps
+from syscorr.events import AgentLog
+from syscorr.parse.records import Syscall
+
+SELECTOR_WAITS = frozenset(
+    {
+        "epoll_wait",
+        "epoll_pwait",
+        "epoll_pwait2",
+        "poll",
+        "ppoll",
+        "select",
+        "pselect6",
+        "kevent",
+        "kevent64",
+    }
+)
+EPOLL_WAITS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2"})
+INPUT_CALLS = frozenset({"read", "readv", "recv", "recvfrom", "recvmsg", "pread64", "preadv"})
+OUTPUT_CALLS = frozenset(
+    {"write", "writev", "send", "sendto", "sendmsg", "pwrite64", "pwritev", "sendfile"}
+)
+
+
+@dataclass(slots=True)
+class CorrelationStats:
+    syscalls: int = 0
+    agent_syscalls: int = 0
+    agent_events: int = 0
+    steps: int = 0
+    iterations: int = 0
+    processes: set = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class LoopIteration:
+    """An iteration in progress (or just finished) on one loop thread."""
+
+    index: int
+    wait: Syscall
+    ready: tuple
+    timed_out: bool
+    callbacks: list = field(default_factory=list)  # (callback name, fds, io list, tid)
+    task_steps: list = field(default_factory=list)  # (task key, name)
+    steps: int = 0
+    claimed: set = field(default_factory=set)  # ready fds already named as a wake cause
+
+
+@dataclass(slots=True)
+class ThreadState:
+    pid: int
+    tid: int
+    steps: ThreadSteps | None  # None when the process has no agent log
+    events: deque  # this thread's pending agent events
+    is_loop: bool = False
+    iteration: LoopIteration | None = None
+    previous: LoopIteration | None = None
+    wait_end: int | None = None  # when the current iteration's wait returned
+    setup_window: tuple[int, int] | None = None
+
+
+class Correlator:
+    def __init__(self, agent_logs: list[AgentLog], ignore_paths: tuple[str, ...] = ()) -> None:
+        self.logs = {log.pid: log for log in agent_logs}
+        self.fds = FdTable()
+        self.stats = CorrelationStats()
+        self.ignore_paths = tuple(p for p in ignore_paths if p)
+        self.threads: dict[int, ThreadState] = {}
+        self.pid_of: dict[int, int] = {}
+        self.task_keys: dict[tuple[int, int], int] = {}  # (pid, id(task)) -> task key
+        self.task_names: dict[tuple[int, int], str] = {}  # (pid, task key) -> name
+        self.task_info: dict[tuple[int, int], wakeups.TaskMemory] = {}
+        self.step_serial: dict[int, int] = {}
+        self._last_task_key = 0
+        self.loop_tid: dict[int, int] = {}  # pid -> its (first) loop thread
+        self.selfpipe = wakeups.SelfPipe()
+        self._pending_names: dict[int, deque] = {}
+        self._events_by_tid: dict[int, deque] = {}
+        for log in agent_logs:
+            self._pending_names[log.pid] = deque(sorted(log.task_names, key=lambda t: t.ts))
+            per_tid: dict[int, list] = {}
+            for ev in log.events:
+                per_tid.setdefault(ev.tid, []).append(ev)
+                self.pid_of.setdefault(ev.tid, log.pid)
+            for tid, events in per_tid.items():
+                self._events_by_tid[tid] = deque(events)
+            self.pid_of.setdefault(log.pid, log.pid)
+
+    # ---- threads and processes ----
+
+    def _thread(self, tid: int) -> ThreadState:
+        state = self.threads.get(tid)
+        if state is None:
+            pid = self.pid_of.setdefault(tid, tid)
+            log = self.logs.get(pid)
+            steps = ThreadSteps(log.codes) if log is not None else None
+            events = self._events_by_tid.pop(tid, deque())
+            window = None
+            if log is not None and tid == log.meta.get("main_tid", pid):
+                start, end = log.meta.get("setup_start_ns"), log.meta.get("setup_end_ns")
+                if isinstance(start, int) and isinstance(end, int):
+                    window = (start, end)
+            state = ThreadState(pid, tid, steps, events, setup_window=window)
+            self.threads[tid] = state
+            self.stats.processes.add(pid)
+        return state
+
+    def _note_clone(self, state: ThreadState, call: Syscall) -> None:
+        child = call.retval
+        if child is None or child <= 0 or call.errno:
+            return
+        if "CLONE_THREAD" in call.args:
+            self.pid_of.setdefault(child, state.pid)
+        else:
+            self.pid_of.setdefault(child, child)
+            self.fds.fork_process(state.pid, child)
+
+    # ---- tasks ----
+
+    def _task_key(self, pid: int, task_id: int) -> int:
+        key = self.task_keys.get((pid, task_id))
+        if key is None:
+            key = self.task_keys[(pid, task_id)] = self._new_task_key()
+        return key
+
+    def _new_task_key(self) -> int:
+        self._last_task_key += 1
+        return self._last_task_key
+
+    def _task_name(self, pid: int, key: int, task_id: int, upto: int) -> str:
+        pending = self._pending_names.get(pid)
+        while pending and pending[0].ts <= upto:
+            named = pending.popleft()
+            self.task_names[(pid, self._task_key(pid, named.task))] = named.name
+        return self.task_names.get((pid, key), f"task@{task_id:x}")
+
+    # ---- the main pass ----
+
+    def run(self, records: Iterable) -> Iterator:
+        for record in records:
+            if type(record) is not Syscall or record.tid is None and record.ts is None:
+                if type(record) is Syscall:
+                    yield from self._syscall(self._thread(0), record)
+                continue
+            state = self._thread(record.tid if record.tid is not None else 0)
+            if state.events and record.ts is not None:
+                yield from self._drain(state, record.ts)
+            yield from self._syscall(state, record)
+        for state in list(self.threads.values()):
+            yield from self._drain(state, None)
+        for tid in list(self._events_by_tid):  # threads that made no traced syscall
+            yield from self._drain(self._thread(tid), None)
+        for state in list(self.threads.values()):
+            if state.steps is not None:
+                for closed in state.steps.close_all():
+                    item = self._close(state, closed)
+                    if item is not None:
+                        yield item
+            if state.iteration is not None:
+                yield self._end_iteration(state, None)
+
+    def _drain(self, state: ThreadState, before: int | None) -> Iterator:
+        events = state.events
+        steps = state.steps
+        while events and (before is None or events[0].ts < before):
+            event = events.popleft()
+            self.stats.agent_events += 1
+            if steps is None:
+                continue
+            if event.kind == 10:  # LOOP_ITERATION
+                state.is_loop = True
+                self.loop_tid.setdefault(state.pid, state.tid)
+            opened_before = len(steps.tasks)
+            for closed in steps.feed(event):
+                item = self._close(state, closed)
+                if item is not None:
+                    yield item
+            if len(steps.tasks) > opened_before:
+                self._opened_task(state, steps.tasks[-1])
+
+    def _opened_task(self, state: ThreadState, step) -> None:
+        key = self._task_key(state.pid, step.task)
+        memory = self.task_info.setdefault((state.pid, key), wakeups.TaskMemory())
+        if step.started_by == "start" and memory.finished:  # id() reused by a new task
+            key = self._new_task_key()
+            self.task_keys[(state.pid, step.task)] = key
+            memory = self.task_info.setdefault((state.pid, key), wakeups.TaskMemory())
+        step.key = key
+        if state.iteration is not None:
+            state.iteration.steps += 1
+
+    def _close(self, state: ThreadState, closed: ClosedStep) -> StepItem | None:
+        step = closed.step
+        pid = state.pid
+        iteration = state.iteration.index if state.iteration is not None else None
+        serial = self.step_serial.get(pid, 0) + 1
+        if step.kind == "task":
+            name = self._task_name(pid, step.key, step.task, closed.end or step.start)
+            memory = self.task_info.setdefault((pid, step.key), wakeups.TaskMemory())
+            wake = wakeups.explain(
+                step.started_by,
+                memory,
+                state.iteration,
+                state.previous,
+                self.selfpipe,
+                pid,
+                step.fds,
+            )
+            memory.suspended_at = closed.chain
+            memory.fds.update(step.fds)
+            memory.finished = closed.ended_by in ("return", "unwind")
+            if state.iteration is not None:
+                state.iteration.task_steps.append((step.key, name))
+        else:
+            if step.contains_task_step:
+                return None  # the Handle that ran a task step: the task step tells it
+            log = self.logs.get(pid)
+            name = log.names.get(step.name_id, "callback") if log else "callback"
+            if state.iteration is not None:
+                state.iteration.callbacks.append((name, step.fds, step.io, state.tid))
+                state.iteration.steps += 1
+            self.selfpipe.note_callback(pid, name, step.fds)
+            wake = None
+        self.step_serial[pid] = serial
+        self.stats.steps += 1
+        return StepItem(
+            step.kind,
+            pid,
+            state.tid,
+            serial,
+            step.key,
+            name,
+            step.start,
+            closed.end,
+            step.started_by,
+            closed.ended_by,
+            step.resumed_at,
+            closed.chain,
+            wakeups.awaiting_kind(closed.chain),
+            iteration,
+            step.syscalls,
+            wake,
+        )
+
+    def _is_agent_call(self, state: ThreadState, call: Syscall) -> bool:
+        window = state.setup_window
+        if window is not None and call.ts is not None and window[0] <= call.ts <= window[1]:
+            return True
+        args = call.args
+        return any(path in args for path in self.ignore_paths)
+
+    def _syscall(self, state: ThreadState, call: Syscall) -> Iterator:
+        if self._is_agent_call(state, call):
+            self.stats.agent_syscalls += 1
+            return
+        self.stats.syscalls += 1
+        name = call.name
+        if name in ("clone", "clone3", "fork", "vfork"):
+            self._note_clone(state, call)
+        fd_key, fd_label = self.fds.observe(state.pid, call)
+        steps = state.steps
+        open_step = steps.current() if steps is not None else None
+        is_wait = (
+            name in SELECTOR_WAITS
+            and open_step is None
+            and (state.is_loop or (name in EPOLL_WAITS and (steps is None or not steps.frames)))
+        )
+        if is_wait:
+            if not state.is_loop:
+                state.is_loop = True
+                self.loop_tid.setdefault(state.pid, state.tid)
+            if state.iteration is not None:
+                yield self._end_iteration(state, call.ts)
+            self._begin_iteration(state, call)
+        if open_step is not None:
+            open_step.syscalls += 1
+            if fd_key is not None:
+                open_step.fds.add(fd_key)
+                nbytes = call.retval if call.retval and call.retval > 0 else 0
+                if name in INPUT_CALLS or name in OUTPUT_CALLS:
+                    open_step.io.append((name, fd_key, nbytes))
+        if fd_key is not None and name in OUTPUT_CALLS:
+            self.selfpipe.note_write(state.pid, state.tid, fd_key, call, self.loop_tid)
+        owner, task, task_name, callback = self._owner(state, open_step, call)
+        yield SyscallItem(
+            call,
+            state.pid,
+            owner,
+            task,
+            task_name,
+            self.step_serial.get(state.pid, 0) + 1 if open_step is not None else None,
+            callback,
+            steps.innermost() if steps is not None and open_step is not None else None,
+            state.iteration.index if state.iteration is not None else None,
+            is_wait,
+            fd_key,
+            fd_label,
+        )
+
+    def _owner(self, state: ThreadState, open_step, call: Syscall):
+        steps = state.steps
+        callback = None
+        if steps is not None and steps.callbacks:
+            log = self.logs.get(state.pid)
+            callback = log.names.get(steps.callbacks[-1].name_id) if log else None
+        if open_step is not None and open_step.kind == "task":
+            name = self._task_name(state.pid, open_step.key, open_step.task, call.ts or 0)
+            return OWNER_TASK, open_step.key, name, callback
+        if open_step is not None:
+            return OWNER_CALLBACK, 0, None, callback
+        if state.is_loop:
+            return OWNER_LOOP, 0, None, None
+        if state.pid in self.loop_tid:
+            return OWNER_THREAD, 0, None, None
+        return OWNER_PROCESS, 0, None, None
+
+    # ---- loop iterations ----
+
+    def _begin_iteration(self, state: ThreadState, call: Syscall) -> None:
+        index = (
+            state.iteration.index
+            if state.iteration
+            else state.previous.index
+            if state.previous
+            else 0
+        ) + 1
+        ready = wakeups.ready_fds(call)
+        timed_out = call.retval == 0
+        state.iteration = LoopIteration(index, call, ready, timed_out)
+        if call.ts is not None and call.duration is not None:
+            state.wait_end = call.ts + call.duration
+        else:
+            state.wait_end = None
+        self.stats.iterations += 1
+
+    def _end_iteration(self, state: ThreadState, next_wait_ts: int | None) -> IterationItem:
+        it = state.iteration
+        busy = None
+        if next_wait_ts is not None and state.wait_end is not None:
+            busy = max(0, next_wait_ts - state.wait_end)
+        state.previous, state.iteration = it, None
+        wait = it.wait
+        return IterationItem(
+            state.pid,
+            state.tid,
+            it.index,
+            wait,
+            wakeups.safe_timeout(wait),
+            wait.duration,
+            it.ready,
+            busy,
+            it.steps,
+            it.timed_out,
+        )
+
+
+def correlate(
+    records: Iterable, agent_logs: list[AgentLog], ignore_paths: tuple[str, ...] = ()
+) -> Iterator:
+    """Convenience wrapper: one pass of a fresh `Correlator` (see module contract)."""
+    return Correlator(agent_logs, ignore_paths).run(records)

@@ -1,0 +1,101 @@
+"""Open a trace directory for reading: its meta, its agent logs, and its syscall records.
+
+Contract: `open_trace(trace)` reads meta.json (refusing newer formats) and every agent log, and
+checks that the syscall log(s) exist; it raises `TraceDirError` only for a trace that cannot be
+read at all. `LoadedTrace.records()` parses the syscall log(s) lazily, streaming, each time it
+is called (strace or dtruss, by the trace's meta; `-ff` sets merged by time) and counts into
+`LoadedTrace.parse_stats`. `correlated()` is the whole report pipeline up to the model:
+records + agent events -> correlation items. Nothing here starts a process or renders.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syscorr import tracedir
+from syscorr.errors import TraceDirError
+from syscorr.events import AgentLog, read_agent_log
+from syscorr.parse import ParseStats, parse_dtruss, parse_strace, parse_strace_ff
+from syscorr.parse.merge import tid_from_ff_name
+
+
+@dataclass
+class LoadedTrace:
+    trace: tracedir.TraceDir
+    meta: dict
+    logs: list[Path]
+    agent_logs: list[AgentLog]
+    warnings: list[str] = field(default_factory=list)
+    parse_stats: ParseStats = field(default_factory=ParseStats)
+    correlation_stats: object = None
+
+    @property
+    def log_format(self) -> str:
+        return (self.meta.get("backend") or {}).get("log_format", "strace")
+
+    def ignore_paths(self) -> tuple[str, ...]:
+        """Paths whose appearance in a syscall marks it as the agent's own."""
+        paths = [str(self.trace.agent_dir.resolve())]
+        agent = self.meta.get("agent") or {}
+        if agent.get("inject_dir"):
+            paths.append(str(agent["inject_dir"]))
+        return tuple(paths)
+
+    def records(self) -> Iterator:
+        self.parse_stats = stats = ParseStats()
+        return stats.observe(self._parse(stats))
+
+    def _parse(self, stats: ParseStats) -> Iterator:
+        if self.log_format == "dtruss":
+            for index, path in enumerate(self.logs):
+                yield from parse_dtruss(_lines(path), source=index)
+            return
+        if len(self.logs) == 1 and tid_from_ff_name(self.logs[0].name) is None:
+            yield from parse_strace(_lines(self.logs[0]), stats=stats)
+            return
+        files = [(tid_from_ff_name(p.name), _lines(p)) for p in self.logs]
+        yield from parse_strace_ff(files, stats)
+
+    def correlated(self) -> Iterator:
+        from syscorr.correlate.engine import Correlator
+
+        correlator = Correlator(self.agent_logs, self.ignore_paths())
+        self.correlation_stats = correlator.stats
+        self.correlator = correlator
+        return correlator.run(self.records())
+
+
+def _lines(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
+        yield from f
+
+
+def open_trace(trace: tracedir.TraceDir) -> LoadedTrace:
+    meta = trace.read_meta()
+    logs = trace.syscall_logs()
+    missing = [p for p in logs if not p.exists()]
+    if not logs or missing:
+        name = missing[0].name if missing else tracedir.SYSCALL_LOG
+        raise TraceDirError(f"{trace.path} is damaged: its syscall log {name} is missing")
+    loaded = LoadedTrace(trace, meta, logs, [])
+    for path in trace.agent_logs():
+        try:
+            log = read_agent_log(path)
+        except TraceDirError as err:
+            loaded.warnings.append(f"agent log skipped: {err}")
+            continue
+        loaded.agent_logs.append(log)
+        if log.damaged:
+            loaded.warnings.append(
+                f"{path.name}: {log.damaged} bytes at its end could not be read (the process "
+                "was probably killed while writing); events before them are used"
+            )
+        for error in log.errors:
+            loaded.warnings.append(f"agent in pid {log.pid}: {error}")
+    if meta.get("kind") == "run" and meta.get("target_python") and not loaded.agent_logs:
+        loaded.warnings.append("no agent log: syscalls are shown without task attribution")
+    if meta.get("exit") is None and meta.get("kind") == "run":
+        loaded.warnings.append(
+            "the run did not finish cleanly (was syscorr killed?): the trace may be cut short"
+        )
+    return loaded
