@@ -10,8 +10,41 @@ Event timestamps are integers in ns on the clock named in `AgentLog.meta["clock"
 ("realtime" = time.time_ns(), "monotonic" = time.monotonic_ns()).
 """
 
+import errno
+import json
+import mmap
+import os
+import struct
 from enum import IntEnum
+from pathlib import Path
 from typing import NamedTuple
+
+from syscorr.errors import TraceDirError
+
+# ---- record format: keep in sync with syscorr/agent/inject/_syscorr_agent_log.py ----
+# (tests/test_events.py checks that both blocks agree; docs/trace-format.md describes them)
+MAGIC = b"SYSCORRA"
+FORMAT_VERSION = 1
+HEADER_FORMAT = "<8sHHHxxI12x"  # magic, version, header size, event size, pid -> 32 bytes
+EVENT_FORMAT = "<BBHIqQII"  # kind, flags, reserved, tid, ts, task, code, offset -> 32 bytes
+RECORD_HEAD_FORMAT = "<BBHI"  # type, flags, reserved, payload length -> 8, payload padded to 8
+RECORD_ALIGN = 8
+REC_META = 64  # payload: JSON object
+REC_CODE = 65  # payload: CODE_FORMAT, qualname, filename, n * LINE_FORMAT
+REC_NAME = 66  # payload: NAME_FORMAT (name id), utf-8 text
+REC_TASK_NAME = 67  # payload: TASK_NAME_FORMAT (task id, ts), utf-8 name
+REC_THREAD = 68  # payload: THREAD_FORMAT (native tid), utf-8 thread name
+REC_ERROR = 69  # payload: ERROR_FORMAT (ts), utf-8 text
+REC_END = 70  # payload: JSON object written at normal exit
+CODE_FORMAT = "<IiIII"  # code id, firstlineno, len(qualname), len(filename), number of lines
+LINE_FORMAT = "<iii"  # start offset, end offset, line (-1 for None)
+NAME_FORMAT = "<I"
+TASK_NAME_FORMAT = "<Qq"
+THREAD_FORMAT = "<I"
+ERROR_FORMAT = "<q"
+# ---- end of record format ----
+
+AGENT_LOG_GLOB = "agent-*.bin"
 
 
 class EventKind(IntEnum):
@@ -26,13 +59,16 @@ class EventKind(IntEnum):
     CALLBACK_END = 9  # asyncio Handle._run ends
     LOOP_ITERATION = 10  # BaseEventLoop._run_once begins (one loop iteration)
     AGENT_ERROR = 11  # the agent failed internally and disabled itself; see AgentLog.errors
+    # Values are shared with the agent (its "event kinds" block); the reader keeps unknown
+    # kinds out of the event list and counts them as damage.
 
 
 class AgentEvent(NamedTuple):
     kind: EventKind
     tid: int  # native thread id (strace's "pid" column)
     ts: int  # ns
-    task: int  # id() of asyncio.current_task(), 0 when none
+    task: int  # id() of asyncio.current_task(), 0 when none; for CALLBACK_START: the Task the
+    # callback is bound to (Task.__step / Task.task_wakeup), 0 for other callbacks
     code: int  # code id (key of AgentLog.codes), or name id for CALLBACK_START
     offset: int  # bytecode offset of the event (instruction offset for CALL/YIELD)
     seq: int  # position in the log, to break timestamp ties by stream order
@@ -68,3 +104,173 @@ class AgentLog(NamedTuple):
     events: list[AgentEvent]
     errors: list[str]  # agent-internal errors it recorded before disabling itself
     damaged: int  # bytes at the tail that could not be read as records (0 when clean)
+    end: dict | None = None  # the end record of a normal exit; None after SIGKILL / os._exit
+
+
+_KINDS = {kind.value: kind for kind in EventKind}
+_header = struct.Struct(HEADER_FORMAT)
+_event = struct.Struct(EVENT_FORMAT)
+_head = struct.Struct(RECORD_HEAD_FORMAT)
+_code = struct.Struct(CODE_FORMAT)
+_line = struct.Struct(LINE_FORMAT)
+_name = struct.Struct(NAME_FORMAT)
+_task_name = struct.Struct(TASK_NAME_FORMAT)
+_thread = struct.Struct(THREAD_FORMAT)
+_error = struct.Struct(ERROR_FORMAT)
+
+
+def read_agent_logs(directory: str | os.PathLike) -> list[AgentLog]:
+    """Every agent log (`agent-*.bin`) in `directory`, ordered by pid."""
+    logs = [read_agent_log(p) for p in Path(directory).glob(AGENT_LOG_GLOB)]
+    return sorted(logs, key=lambda log: log.pid)
+
+
+def read_agent_log(path: str | os.PathLike) -> AgentLog:
+    """Read one agent log. Raises TraceDirError only when the file cannot be read, is not an
+    agent log, or was written in a newer format than this reader knows."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size < _header.size:
+                raise TraceDirError(f"{path} is not a syscorr agent log (too short)")
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return _parse_log(path, data, f.fileno())
+    except OSError as err:
+        raise TraceDirError(f"cannot read agent log {path}: {err.strerror or err}") from None
+
+
+def _parse_log(path: Path, data: mmap.mmap, fd: int) -> AgentLog:
+    magic, version, header_size, event_size, pid = _header.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise TraceDirError(f"{path} is not a syscorr agent log (bad magic)")
+    if version > FORMAT_VERSION or event_size != _event.size or header_size < _header.size:
+        raise TraceDirError(
+            f"{path} was written in agent log format {version}, newer than this syscorr reads "
+            f"({FORMAT_VERSION}): upgrade with `pip install -U syscorr`"
+        )
+    log = _LogBuilder(pid)
+    pos, end = header_size, len(data)
+    unpack_event, kinds, events = _event.unpack_from, _KINDS, log.events
+    while pos < end:
+        kind = data[pos]
+        if kind == 0:
+            break  # never written: the live end of the log, or its end after a kill
+        if kind < REC_META:
+            if pos + event_size > end or kind not in kinds:
+                break
+            kind, _flags, _reserved, tid, ts, task, code, offset = unpack_event(data, pos)
+            events.append(AgentEvent(kinds[kind], tid, ts, task, code, offset, len(events)))
+            pos += event_size
+            continue
+        if pos + _head.size > end:
+            break
+        rtype, _flags, _reserved, length = _head.unpack_from(data, pos)
+        total = _head.size + -(-length // RECORD_ALIGN) * RECORD_ALIGN
+        payload = data[pos + _head.size : pos + _head.size + length]
+        if pos + total > end or not log.add(rtype, payload):
+            break
+        pos += total
+    return log.build(_written_end(data, fd, pos) - pos)
+
+
+class _LogBuilder:
+    """Collects the non-event records; `add` returns False for a record it cannot read."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.meta: dict = {}
+        self.end: dict | None = None
+        self.codes: dict[int, CodeInfo] = {}
+        self.names: dict[int, str] = {}
+        self.task_names: list[TaskName] = []
+        self.threads: dict[int, str] = {}
+        self.events: list[AgentEvent] = []
+        self.errors: list[str] = []
+
+    def add(self, rtype: int, payload: bytes) -> bool:
+        try:
+            if rtype == REC_META:
+                self.meta.update(_json_object(payload))
+            elif rtype == REC_END:
+                self.end = _json_object(payload)
+            elif rtype == REC_CODE:
+                code_id, info = _code_info(payload)
+                self.codes[code_id] = info
+            elif rtype == REC_NAME:
+                self.names[_name.unpack_from(payload)[0]] = _text(payload, _name.size)
+            elif rtype == REC_TASK_NAME:
+                task, ts = _task_name.unpack_from(payload)
+                self.task_names.append(TaskName(task, ts, _text(payload, _task_name.size)))
+            elif rtype == REC_THREAD:
+                self.threads[_thread.unpack_from(payload)[0]] = _text(payload, _thread.size)
+            elif rtype == REC_ERROR:
+                self.errors.append(_text(payload, _error.size))
+            else:
+                return False
+        except (struct.error, ValueError):  # includes JSON and Unicode errors
+            return False
+        return True
+
+    def build(self, damaged: int) -> AgentLog:
+        return AgentLog(
+            pid=self.meta.get("pid", self.pid),
+            meta=self.meta,
+            codes=self.codes,
+            names=self.names,
+            task_names=self.task_names,
+            threads=self.threads,
+            events=self.events,
+            errors=self.errors,
+            damaged=damaged,
+            end=self.end,
+        )
+
+
+def _text(payload: bytes, start: int) -> str:
+    return payload[start:].decode("utf-8", "replace")
+
+
+def _json_object(payload: bytes) -> dict:
+    value = json.loads(payload.decode("utf-8"))
+    if not isinstance(value, dict):
+        raise ValueError("meta record is not a JSON object")
+    return value
+
+
+def _code_info(payload: bytes) -> tuple[int, CodeInfo]:
+    code_id, firstlineno, qualname_len, filename_len, n_lines = _code.unpack_from(payload)
+    start = _code.size
+    lines_at = start + qualname_len + filename_len
+    if lines_at + n_lines * _line.size != len(payload):
+        raise ValueError("code record sizes do not add up")
+    lines = tuple(
+        (s, e, None if line == -1 else line) for s, e, line in _line.iter_unpack(payload[lines_at:])
+    )
+    qualname = payload[start : start + qualname_len].decode("utf-8", "replace")
+    filename = payload[start + qualname_len : lines_at].decode("utf-8", "replace")
+    return code_id, CodeInfo(qualname, filename, firstlineno, lines)
+
+
+def _written_end(data: mmap.mmap, fd: int, start: int) -> int:
+    """Offset just past the last non-zero byte at or after `start` (`start` if there is none).
+
+    A log left behind by a killed process keeps its sparse tail: holes are skipped with
+    SEEK_DATA/SEEK_HOLE where the filesystem supports them, the rest is scanned backwards."""
+    end = len(data)
+    try:
+        last, offset = start, start
+        while offset < end:
+            offset = os.lseek(fd, os.lseek(fd, offset, os.SEEK_DATA), os.SEEK_HOLE)
+            last = offset
+    except OSError as err:
+        if err.errno != errno.ENXIO:  # ENXIO: no data after `offset`
+            last = end
+    end = min(end, last)
+    chunk = 1 << 20
+    while end > start:
+        low = max(start, end - chunk)
+        kept = data[low:end].rstrip(b"\0")
+        if kept:
+            return low + len(kept)
+        end = low
+    return start

@@ -1,0 +1,454 @@
+# The syscorr agent: records this process's coroutine steps and asyncio callbacks (sys.monitoring).
+#
+# Contract (the runner only sets environment variables; sitecustomize.py calls `start()`):
+#   SYSCORR_AGENT_DIR    write the log `agent-<pid>.bin` there; unset -> the agent does nothing.
+#   SYSCORR_CLOCK        realtime (time.time_ns, default) | monotonic (time.monotonic_ns).
+#   SYSCORR_CALL_SITES   0 -> no CALL events (default 1).
+#   SYSCORR_AGENT_DEBUG  1 -> write `agent-<pid>.debug` (lifecycle, not per event) next to the log.
+#   SYSCORR_AGENT_TEST_FAIL_AFTER=N  test hook: an internal error after N events (see tests).
+# Events: a global PY_START classifies each code object once: coroutine / iterable coroutine /
+# async generator code gets local PY_RESUME, PY_YIELD, PY_RETURN (and CALL); asyncio's
+# `Handle._run` gives CALLBACK_START/END and `BaseEventLoop._run_once` LOOP_ITERATION; every other
+# code object gets DISABLE. PY_THROW and PY_UNWIND can only be global: they are filtered here.
+# Safety: never raises into the target (an internal error disables monitoring and is written to
+# the log), never writes to stdout/stderr, starts no threads. Python < 3.12: does nothing.
+# Standard library only: it runs on the target's interpreter and must never import syscorr.
+
+import _thread
+import atexit
+import os
+import sys
+import time
+
+from _syscorr_agent_log import REC_END, LogWriter
+
+# ---- event kinds: keep in sync with syscorr.events.EventKind (tests/test_events.py checks) ----
+PY_START = 1
+PY_RESUME = 2
+PY_THROW = 3
+PY_YIELD = 4
+PY_RETURN = 5
+PY_UNWIND = 6
+CALL = 7
+CALLBACK_START = 8
+CALLBACK_END = 9
+LOOP_ITERATION = 10
+AGENT_ERROR = 11
+# ---- end of event kinds ----
+
+TOOL_NAME = "syscorr"
+TOOL_ID_PREFERENCE = (4, 3, 5, 2, 1, 0)
+COROUTINE_FLAGS = 0x80 | 0x100 | 0x200  # CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR
+
+_CORO, _HANDLE_RUN, _RUN_ONCE = "coroutine", "Handle._run", "BaseEventLoop._run_once"
+_ASYNCIO_DIR = os.sep + "asyncio" + os.sep
+
+_agent = None  # the one Agent of this process
+
+
+def start(setup_start=None):
+    """Start recording if SYSCORR_AGENT_DIR is set. Never raises; returns the Agent or None."""
+    global _agent
+    if _agent is not None or sys.version_info < (3, 12):
+        return _agent
+    directory = os.environ.get("SYSCORR_AGENT_DIR")
+    if not directory:
+        return None
+    try:
+        agent = Agent(directory, os.environ)
+        agent.start(setup_start)
+        _agent = agent
+    except Exception:
+        pass  # no log to report to: the target must run as if we were not here
+    return _agent
+
+
+def _describe(exc):
+    """One-paragraph error text with the agent frames that raised it (no traceback import)."""
+    where = []
+    tb = exc.__traceback__
+    while tb is not None:
+        where.append(f"{tb.tb_frame.f_code.co_name}:{tb.tb_lineno}")
+        tb = tb.tb_next
+    return f"{type(exc).__name__}: {exc} (at {' > '.join(where)})"
+
+
+class Agent:
+    def __init__(self, directory, environ):
+        self.directory = directory
+        self.clock_name = "monotonic" if environ.get("SYSCORR_CLOCK") == "monotonic" else "realtime"
+        self.clock = time.monotonic_ns if self.clock_name == "monotonic" else time.time_ns
+        self.call_sites = environ.get("SYSCORR_CALL_SITES", "1") != "0"
+        self.debug_enabled = environ.get("SYSCORR_AGENT_DEBUG") == "1"
+        self.fail_after = int(environ.get("SYSCORR_AGENT_TEST_FAIL_AFTER", "0") or 0)
+        self.tool = None
+        self.writer = None
+        self.failed = False
+        # id(code) -> (code id, role, code): keyed by id() because hashing a code object hashes
+        # its constants (microseconds for a big function); holding the code keeps its id() unique
+        self._codes = {}
+        self._names = {}  # callback name -> name id
+        self._tids = {}  # _thread.get_ident() -> native thread id (get_native_id is a syscall)
+        self._task_names = {}  # id(task) -> last recorded name
+        self._task_types = ()  # asyncio's Task classes, once asyncio is imported
+        self._asyncio_api = [self._loop_before_asyncio, None]  # [_get_running_loop, current_task]
+        self._main_ident = _thread.get_ident()  # sitecustomize runs on the main thread
+
+    # ---- lifecycle ----
+
+    def start(self, setup_start=None):
+        setup_start = self.clock() if setup_start is None else setup_start
+        self._open_log()
+        self._debug(f"agent starting, log {self.writer.path}")
+        self.tool = self._claim_tool_id()
+        if self.tool is not None:
+            self._register()
+        self._write_meta(setup_start)
+        atexit.register(self.finish)
+        os.register_at_fork(after_in_child=self._after_fork_in_child)
+
+    def _open_log(self):
+        self.writer = LogWriter.create(self.directory, os.getpid())
+        self._event = self.writer.event
+        if self.fail_after > 0:
+            self._event = self._failing_event(self.writer.event, self.fail_after)
+
+    def _failing_event(self, event, limit):
+        count = [0]
+
+        def failing_event(*fields):
+            count[0] += 1
+            if count[0] > limit:
+                raise RuntimeError(f"SYSCORR_AGENT_TEST_FAIL_AFTER={limit} reached")
+            event(*fields)
+
+        return failing_event
+
+    def _claim_tool_id(self):
+        mon = sys.monitoring
+        for tool in TOOL_ID_PREFERENCE:
+            try:
+                mon.use_tool_id(tool, TOOL_NAME)
+                return tool
+            except ValueError:
+                continue
+        holders = ", ".join(f"{t}={mon.get_tool(t)}" for t in TOOL_ID_PREFERENCE)
+        message = f"no free sys.monitoring tool id (in use: {holders}): this process runs untraced"
+        self.writer.error(self.clock(), message)
+        self._debug(message)
+        return None
+
+    def _register(self):
+        ev = sys.monitoring.events
+        self._local_coro = ev.PY_RESUME | ev.PY_YIELD | ev.PY_RETURN
+        if self.call_sites:
+            self._local_coro |= ev.CALL
+        self._register_callbacks()
+        sys.monitoring.set_events(self.tool, ev.PY_START | ev.PY_THROW | ev.PY_UNWIND)
+
+    def _register_callbacks(self):
+        ev = sys.monitoring.events
+        callbacks = self._make_callbacks()
+        for event in self._all_events():
+            if event != ev.CALL or self.call_sites:
+                sys.monitoring.register_callback(self.tool, event, callbacks[event])
+
+    def _write_meta(self, setup_start, **extra):
+        meta = {
+            "pid": os.getpid(),
+            "ppid": os.getppid(),
+            "python": sys.version,
+            "python_version": list(sys.version_info[:3]),
+            "implementation": sys.implementation.name,
+            "executable": sys.executable,
+            "argv": list(getattr(sys, "argv", [])),
+            "orig_argv": list(getattr(sys, "orig_argv", [])),
+            "clock": self.clock_name,
+            "tool_id": self.tool,
+            "call_sites": self.call_sites,
+            "main_tid": self._tid(),
+            "start_realtime_ns": time.time_ns(),
+            "start_monotonic_ns": time.monotonic_ns(),
+            "agent_start_ns": setup_start,
+            "setup_start_ns": setup_start,
+        }
+        meta.update(extra)
+        meta["setup_end_ns"] = self.clock()
+        self.writer.meta(meta)
+
+    def finish(self):
+        """atexit: write the end record, stop monitoring, truncate the log to its used size."""
+        try:
+            teardown = self.clock()
+            self._stop_monitoring()
+            self.writer.meta(
+                {
+                    "end_realtime_ns": time.time_ns(),
+                    "end_monotonic_ns": time.monotonic_ns(),
+                    "teardown_start_ns": teardown,
+                    "failed": self.failed,
+                },
+                rtype=REC_END,
+            )
+            self._debug("agent finished")
+            self.writer.close(truncate=True)
+        except Exception:
+            pass
+
+    def _after_fork_in_child(self):
+        """A forked child shares the parent's mapping: switch to a log of its own."""
+        try:
+            setup_start = self.clock()
+            parent = self.writer.pid
+            self.writer.abandon()
+            self._tids.clear()
+            self._task_names.clear()
+            self._open_log()
+            for code_id, _role, code in self._codes.values():
+                self.writer.code(code_id, code)
+            for name, name_id in self._names.items():
+                self.writer.name(name_id, name)
+            if self.tool is not None:
+                self._register_callbacks()  # the callbacks hold the writer: use the new one
+            self._write_meta(setup_start, forked_from=parent)
+            self._debug(f"forked from {parent}")
+        except Exception as exc:
+            self.failed = True
+            self._stop_monitoring()
+            self._debug(f"fork handling failed: {_describe(exc)}")
+
+    def _fail(self, exc):
+        """An internal error: stop observing, record why, and let the target carry on."""
+        if self.failed:
+            return
+        self.failed = True
+        self._stop_monitoring()
+        try:
+            ts = self.clock()
+            text = "syscorr agent disabled after an internal error: " + _describe(exc)
+            self.writer.event(AGENT_ERROR, self._tid(), ts, 0, 0, 0)
+            self.writer.error(ts, text)
+            self._debug(text)
+        except Exception:
+            pass
+
+    def _stop_monitoring(self):
+        tool, self.tool = self.tool, None
+        if tool is None:
+            return
+        mon = sys.monitoring
+        for step in (
+            lambda: mon.set_events(tool, 0),
+            lambda: [mon.set_local_events(tool, info[2], 0) for info in self._codes.values()],
+            lambda: [mon.register_callback(tool, e, None) for e in self._all_events()],
+            lambda: mon.free_tool_id(tool),
+        ):
+            try:
+                step()
+            except Exception:
+                pass
+
+    @staticmethod
+    def _all_events():
+        ev = sys.monitoring.events
+        return (ev.PY_START, ev.PY_RESUME, ev.PY_YIELD, ev.PY_RETURN, ev.PY_THROW, ev.PY_UNWIND) + (
+            ev.CALL,
+        )
+
+    def _debug(self, message):
+        if not self.debug_enabled:
+            return
+        try:
+            path = os.path.join(self.directory, f"agent-{os.getpid()}.debug")
+            with open(path, "a") as f:
+                f.write(f"{self.clock()} {message}\n")
+        except Exception:
+            pass
+
+    # ---- what an event is recorded with ----
+
+    def _new_thread(self):
+        """First event of a thread: cache its native id (a gettid syscall) and record its name."""
+        ident = _thread.get_ident()
+        tid = _thread.get_native_id()
+        self._tids[ident] = tid
+        threading = sys.modules.get("threading")
+        thread = getattr(threading, "_active", {}).get(ident)
+        if thread is not None:
+            name = thread.name
+        else:
+            name = "MainThread" if ident == self._main_ident else f"thread-{tid}"
+        self.writer.thread(tid, name)
+        return tid
+
+    def _tid(self):
+        return self._tids.get(_thread.get_ident()) or self._new_thread()
+
+    def _loop_before_asyncio(self):
+        if self._resolve_asyncio():
+            return self._asyncio_api[0]()
+        return None
+
+    def _resolve_asyncio(self):
+        """Bind asyncio's task lookup once asyncio is fully imported (never import it ourselves)."""
+        asyncio = sys.modules.get("asyncio")
+        if getattr(asyncio, "run", None) is None:
+            return False
+        self._task_types = tuple(
+            t for t in (asyncio.Task, getattr(asyncio.tasks, "_PyTask", None)) if t is not None
+        )
+        self._asyncio_api[:] = [asyncio.events._get_running_loop, asyncio.current_task]
+        self._debug("asyncio resolved")
+        return True
+
+    def _record_task_name(self, task, ts):
+        name = task.get_name()
+        if self._task_names.get(id(task)) != name:
+            self._task_names[id(task)] = name
+            self.writer.task_name(id(task), ts, name)
+
+    def _classify(self, code):
+        """First PY_START of a code object: decide its role (None means not ours: DISABLE)."""
+        if code.co_flags & COROUTINE_FLAGS:
+            role = _CORO
+            sys.monitoring.set_local_events(self.tool, code, self._local_coro)
+        elif code.co_qualname == _HANDLE_RUN and code.co_filename.endswith(
+            _ASYNCIO_DIR + "events.py"
+        ):
+            role = _HANDLE_RUN
+            sys.monitoring.set_local_events(self.tool, code, sys.monitoring.events.PY_RETURN)
+        elif code.co_qualname == _RUN_ONCE and code.co_filename.endswith(
+            _ASYNCIO_DIR + "base_events.py"
+        ):
+            role = _RUN_ONCE
+        else:
+            return None
+        info = (len(self._codes) + 1, role, code)
+        self._codes[id(code)] = info
+        self.writer.code(info[0], code)
+        if role != _CORO and self._task_types == ():
+            self._resolve_asyncio()
+        return info
+
+    def _callback_start(self, frame):
+        """Handle._run begins: name the callback; a Task's own callback is a step of that task."""
+        handle = frame.f_locals.get("self")
+        callback = getattr(handle, "_callback", None)
+        name = getattr(callback, "__qualname__", None)
+        if name is None:
+            kind = type(callback).__name__
+            name = "Task.__step" if kind == "TaskStepMethWrapper" else kind
+            func = getattr(callback, "func", None)  # functools.partial
+            if func is not None:
+                name = "partial(" + getattr(func, "__qualname__", type(func).__name__) + ")"
+        name_id = self._names.get(name)
+        if name_id is None:
+            name_id = self._names[name] = len(self._names) + 1
+            self.writer.name(name_id, name)
+        ts = self.clock()
+        owner = getattr(callback, "__self__", None)
+        if isinstance(owner, self._task_types):
+            self._event(CALLBACK_START, self._tid(), ts, id(owner), name_id, 0)
+            self._record_task_name(owner, ts)  # a task's name can change between its steps
+        else:
+            self._event(CALLBACK_START, self._tid(), ts, 0, name_id, 0)
+
+    def _make_callbacks(self):
+        """The sys.monitoring callbacks, as closures over what they use: the per-event cost is
+        dominated by Python calls and lookups, so the hot path avoids both where it can. Each
+        callback catches every Exception and disables the agent (BaseExceptions such as a
+        KeyboardInterrupt from the target's own signal handler pass through untouched)."""
+        ev = sys.monitoring.events
+        agent, clock, event, fail = self, self.clock, self._event, self._fail
+        tids_get, get_ident, new_thread = self._tids.get, _thread.get_ident, self._new_thread
+        codes, codes_get, task_names = self._codes, self._codes.get, self._task_names
+        asyncio_api, disable = self._asyncio_api, sys.monitoring.DISABLE
+
+        def record(kind, code_id, offset):
+            ts = clock()
+            tid = tids_get(get_ident()) or new_thread()
+            loop = asyncio_api[0]()
+            task = asyncio_api[1](loop) if loop is not None else None
+            if task is None:
+                event(kind, tid, ts, 0, code_id, offset)
+            else:
+                event(kind, tid, ts, id(task), code_id, offset)
+                if id(task) not in task_names:
+                    agent._record_task_name(task, ts)
+
+        def on_start(code, offset):
+            try:
+                info = codes_get(id(code))
+                if info is None:
+                    info = agent._classify(code)
+                    if info is None:
+                        return disable
+                if info[1] is _CORO:
+                    record(PY_START, info[0], offset)
+                elif info[1] is _HANDLE_RUN:
+                    agent._callback_start(sys._getframe(1))
+                else:
+                    tid = tids_get(get_ident()) or new_thread()
+                    event(LOOP_ITERATION, tid, clock(), 0, info[0], offset)
+            except Exception as exc:
+                fail(exc)
+
+        def on_resume(code, offset):
+            try:
+                record(PY_RESUME, codes[id(code)][0], offset)
+            except Exception as exc:
+                fail(exc)
+
+        def on_yield(code, offset, value):
+            try:
+                record(PY_YIELD, codes[id(code)][0], offset)
+            except Exception as exc:
+                fail(exc)
+
+        def on_call(code, offset, callable_, arg0):
+            try:
+                record(CALL, codes[id(code)][0], offset)
+            except Exception as exc:
+                fail(exc)
+
+        def on_return(code, offset, value):
+            try:
+                code_id, role, _ = codes[id(code)]
+                if role is _CORO:
+                    record(PY_RETURN, code_id, offset)
+                else:
+                    tid = tids_get(get_ident()) or new_thread()
+                    event(CALLBACK_END, tid, clock(), 0, code_id, offset)
+            except Exception as exc:
+                fail(exc)
+
+        def on_throw(code, offset, exc_value):
+            try:
+                info = codes_get(id(code))
+                if info is not None and info[1] is _CORO:
+                    record(PY_THROW, info[0], offset)
+            except Exception as exc:
+                fail(exc)
+
+        def on_unwind(code, offset, exc_value):  # never returns DISABLE: that would raise
+            try:
+                info = codes_get(id(code))
+                if info is None:
+                    return
+                if info[1] is _CORO:
+                    record(PY_UNWIND, info[0], offset)
+                elif info[1] is _HANDLE_RUN:
+                    tid = tids_get(get_ident()) or new_thread()
+                    event(CALLBACK_END, tid, clock(), 0, info[0], offset)
+            except Exception as exc:
+                fail(exc)
+
+        return {
+            ev.PY_START: on_start,
+            ev.PY_RESUME: on_resume,
+            ev.PY_YIELD: on_yield,
+            ev.CALL: on_call,
+            ev.PY_RETURN: on_return,
+            ev.PY_THROW: on_throw,
+            ev.PY_UNWIND: on_unwind,
+        }

@@ -1,0 +1,351 @@
+"""End-to-end tests of the in-process agent: real fixture programs on every Python 3.12+ found.
+
+Each test runs a program with the agent's inject directory first on PYTHONPATH and
+SYSCORR_AGENT_DIR pointing at a temporary directory (what `syscorr run` does), then reads the
+logs with `syscorr.events.read_agent_log`. Nothing is mocked; the only hook is the documented
+SYSCORR_AGENT_TEST_FAIL_AFTER, used to provoke an internal error.
+"""
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from syscorr.events import AgentLog, EventKind, read_agent_log, read_agent_logs
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ROOT / "fixtures" / "apps"
+INJECT = ROOT / "syscorr" / "agent" / "inject"
+
+
+def find_pythons(minimum=(3, 12)):
+    """Interpreters of version >= `minimum` from pyenv and PATH, one per (major, minor)."""
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates = sorted(glob.glob(os.path.join(root, "versions", "*", "bin", "python3")))
+    candidates += [shutil.which(f"python3.{minor}") for minor in range(8, 20)]
+    candidates += [sys.executable]
+    found = {}
+    for path in filter(None, candidates):
+        try:
+            out = subprocess.run(
+                [path, "-c", "import sys; print(*sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.split()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if len(out) == 2:
+            found.setdefault((int(out[0]), int(out[1])), path)
+    return {version: path for version, path in sorted(found.items()) if version >= minimum}
+
+
+PYTHONS = find_pythons()
+OLD_PYTHONS = {v: p for v, p in find_pythons((3, 8)).items() if v < (3, 12)}
+
+
+def test_found_a_python_312_or_newer():
+    assert PYTHONS, "no Python 3.12+ found (pyenv root or PATH): the agent cannot be tested"
+
+
+@pytest.fixture(params=sorted(PYTHONS), ids=lambda v: f"py{v[0]}.{v[1]}")
+def python(request):
+    return PYTHONS[request.param]
+
+
+def run(python, argv, agent_dir=None, env=None, pythonpath=(), timeout=60):
+    """Run `python argv...`; with `agent_dir`, under the agent exactly as the runner sets it up."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SYSCORR_", "PYTHON"))}
+    paths = [str(INJECT)] if agent_dir is not None else []
+    paths += [str(p) for p in pythonpath]
+    if paths:
+        full_env["PYTHONPATH"] = os.pathsep.join(paths)
+    if agent_dir is not None:
+        full_env["SYSCORR_AGENT_DIR"] = str(agent_dir)
+    full_env.update(env or {})
+    return subprocess.run(
+        [python, *map(str, argv)], capture_output=True, env=full_env, timeout=timeout, cwd=ROOT
+    )
+
+
+def only_log(agent_dir) -> AgentLog:
+    logs = read_agent_logs(agent_dir)
+    assert len(logs) == 1, [log.pid for log in logs]
+    return logs[0]
+
+
+def kinds_by_code(log: AgentLog) -> Counter:
+    return Counter(
+        (log.codes[e.code].qualname, e.kind)
+        for e in log.events
+        if e.kind not in (EventKind.CALLBACK_START, EventKind.AGENT_ERROR)
+    )
+
+
+def latest_names(log: AgentLog) -> dict[int, str]:
+    names = {}
+    for record in sorted(log.task_names, key=lambda r: r.ts):
+        names[record.task] = record.name
+    return names
+
+
+def test_seed_records_two_worker_tasks_with_every_step(python, tmp_path):
+    result = run(python, [APPS / "seed.py"], agent_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    log = only_log(tmp_path)
+    assert log.damaged == 0 and log.errors == [] and log.end is not None
+    assert log.meta["pid"] == log.pid and log.meta["clock"] == "realtime"
+    assert log.meta["tool_id"] == 4 and log.meta["call_sites"] is True
+    assert log.meta["setup_start_ns"] <= log.meta["setup_end_ns"] <= log.events[0].ts
+    worker = [e for e in log.events if log.codes.get(e.code, None) and e.kind <= EventKind.CALL]
+    worker = [e for e in worker if log.codes[e.code].qualname == "worker"]
+    tasks = {e.task for e in worker}
+    assert len(tasks) == 2 and 0 not in tasks
+    for task in tasks:
+        kinds = [e.kind for e in worker if e.task == task and e.kind != EventKind.CALL]
+        assert kinds == [EventKind.PY_START, EventKind.PY_YIELD, EventKind.PY_RESUME,
+                         EventKind.PY_RETURN]  # fmt: skip
+    names = latest_names(log)
+    assert {names[t] for t in tasks} <= {f"Task-{i}" for i in range(2, 10)}
+    assert len({names[t] for t in tasks}) == 2
+    assert log.threads[log.meta["main_tid"]] == "MainThread"
+    assert {e.tid for e in log.events} == {log.meta["main_tid"]}
+    calls = [e for e in worker if e.kind == EventKind.CALL]
+    assert {log.codes[e.code].line_at(e.offset) for e in calls} >= {11, 12, 13}  # print/sleep
+
+
+def test_seed_events_are_in_time_order_and_callbacks_bracket_steps(python, tmp_path):
+    run(python, [APPS / "seed.py"], agent_dir=tmp_path)
+    log = only_log(tmp_path)
+    stamps = [e.ts for e in log.events]
+    assert stamps == sorted(stamps)
+    assert [e.seq for e in log.events] == list(range(len(log.events)))
+    depth = 0
+    for event in log.events:
+        depth += {EventKind.CALLBACK_START: 1, EventKind.CALLBACK_END: -1}.get(event.kind, 0)
+        assert depth in (0, 1)
+    names = {log.names[e.code] for e in log.events if e.kind == EventKind.CALLBACK_START}
+    assert {"Task.__step", "Task.task_wakeup"} <= names
+    loop_iterations = [e for e in log.events if e.kind == EventKind.LOOP_ITERATION]
+    assert loop_iterations and log.codes[loop_iterations[0].code].qualname.endswith("_run_once")
+
+
+def test_echo_client_and_handler_tasks_are_named(python, tmp_path):
+    result = run(python, [APPS / "echo.py", "--clients", "4", "--rounds", "5"], tmp_path)
+    assert result.returncode == 0 and b"echoed 20/20" in result.stdout
+    log = only_log(tmp_path)
+    names = set(latest_names(log).values())
+    assert {f"client-{i}" for i in range(4)} <= names
+    assert len({n for n in names if n.startswith("handler-")}) == 4
+    steps = kinds_by_code(log)
+    assert steps["client", EventKind.PY_RESUME] >= 4 * 5  # one readline wait per round
+    reads = [e for e in log.events if e.kind == EventKind.CALLBACK_START]
+    assert "_SelectorSocketTransport._read_ready" in {log.names[e.code] for e in reads}
+
+
+def test_call_sites_can_be_turned_off_and_monotonic_clock_used(python, tmp_path):
+    env = {"SYSCORR_CALL_SITES": "0", "SYSCORR_CLOCK": "monotonic"}
+    run(python, [APPS / "seed.py"], agent_dir=tmp_path, env=env)
+    log = only_log(tmp_path)
+    assert log.meta["call_sites"] is False and log.meta["clock"] == "monotonic"
+    assert not [e for e in log.events if e.kind == EventKind.CALL]
+    assert log.meta["start_monotonic_ns"] - 10**9 < log.events[0].ts
+    assert log.events[-1].ts < log.end["end_monotonic_ns"]
+
+
+def test_sigkill_keeps_every_record_written_before_it(python, tmp_path):
+    result = run(python, [APPS / "crash.py"], agent_dir=tmp_path)
+    assert result.returncode == -signal.SIGKILL
+    log = only_log(tmp_path)
+    assert log.end is None and log.damaged == 0
+    assert os.path.getsize(glob.glob(str(tmp_path / "agent-*.bin"))[0]) >= 64 << 20  # untruncated
+    steps = kinds_by_code(log)
+    assert steps["spin", EventKind.PY_RESUME] >= 400 - 2
+    assert steps["spin", EventKind.PY_RETURN] == 2
+    assert steps["main", EventKind.PY_RESUME] >= 1
+
+
+@pytest.mark.parametrize("argv", [["3"], ["SIGTERM"], ["0"]])
+def test_output_and_exit_status_are_identical_with_and_without_agent(python, tmp_path, argv):
+    plain = run(python, [APPS / "exitcode.py", *argv])
+    traced = run(python, [APPS / "exitcode.py", *argv], agent_dir=tmp_path)
+    assert (traced.returncode, traced.stdout, traced.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
+    assert plain.returncode in (0, 3, -signal.SIGTERM)
+    assert only_log(tmp_path).events
+
+
+@pytest.mark.parametrize("app", ["seed.py", "blocking.py", "to_thread.py"])
+def test_apps_behave_the_same_under_the_agent(python, tmp_path, app):
+    plain = run(python, [APPS / app])
+    traced = run(python, [APPS / app], agent_dir=tmp_path)
+    assert (traced.returncode, traced.stdout, traced.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
+    assert only_log(tmp_path).errors == []
+
+
+def test_users_sitecustomize_still_runs(python, tmp_path):
+    user_dir = tmp_path / "user"
+    user_dir.mkdir()
+    (user_dir / "sitecustomize.py").write_text(
+        "import sys\nprint('user sitecustomize ran as', __name__, file=sys.stderr)\n"
+    )
+    check = ["-c", "import sitecustomize, sys; print(sitecustomize.__file__)"]
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    plain = run(python, check, pythonpath=[user_dir])
+    traced = run(python, check, agent_dir=agent_dir, pythonpath=[user_dir])
+    assert plain.stderr == traced.stderr == b"user sitecustomize ran as sitecustomize\n"
+    assert plain.stdout == traced.stdout == f"{user_dir / 'sitecustomize.py'}\n".encode()
+    assert only_log(agent_dir).errors == []
+
+
+def test_errors_in_users_sitecustomize_look_the_same(python, tmp_path):
+    user_dir = tmp_path / "user"
+    user_dir.mkdir()
+    (user_dir / "sitecustomize.py").write_text("x = 1 / 0\n")
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    plain = run(python, [APPS / "seed.py"], pythonpath=[user_dir])
+    traced = run(python, [APPS / "seed.py"], agent_dir=agent_dir, pythonpath=[user_dir])
+    assert b"ZeroDivisionError" in plain.stderr
+    assert (traced.returncode, traced.stdout, traced.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
+
+
+FORKER = """
+import asyncio, os, sys
+
+async def step(tag):
+    await asyncio.sleep(0)
+    return tag
+
+async def main():
+    await step("parent-before")
+    pid = os.fork()
+    if pid == 0:
+        asyncio.set_event_loop_policy(None)
+        os._exit(0 if asyncio.run(step("child")) == "child" else 1)
+    await step("parent-after")
+    _, status = os.waitpid(pid, 0)
+    print("child pid", pid, "status", status)
+
+asyncio.run(main())
+"""
+
+
+def test_forked_child_writes_its_own_log(python, tmp_path):
+    program = tmp_path / "forker.py"
+    program.write_text(textwrap.dedent(FORKER))
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    result = run(python, [program], agent_dir=agent_dir)
+    assert result.returncode == 0, result.stderr
+    child_pid = int(result.stdout.split()[2])
+    parent, child = sorted(read_agent_logs(agent_dir), key=lambda log: log.pid != child_pid)[::-1]
+    assert child.pid == child_pid and child.meta["forked_from"] == parent.pid
+    assert parent.damaged == child.damaged == 0 and not parent.errors and not child.errors
+    assert {e.tid for e in child.events} == {child_pid}
+    assert {e.tid for e in parent.events} == {parent.pid}
+    for log in (parent, child):  # every event refers to a code object recorded in its own log
+        assert {e.code for e in log.events if e.kind <= EventKind.CALL} <= set(log.codes)
+    child_steps = kinds_by_code(child)
+    assert child_steps["step", EventKind.PY_START] == 1
+    assert kinds_by_code(parent)["step", EventKind.PY_START] == 2
+
+
+def test_spawned_child_process_writes_its_own_log(python, tmp_path):
+    result = run(python, [APPS / "spawn.py"], agent_dir=tmp_path)
+    assert result.returncode == 0 and b"child said 5 lines, exit 0" in result.stdout
+    logs = read_agent_logs(tmp_path)
+    assert len(logs) == 2
+    parent = next(log for log in logs if log.meta["argv"][0].endswith("spawn.py"))
+    child = next(log for log in logs if log.meta["argv"][0].endswith("seed.py"))
+    assert child.meta["ppid"] == parent.pid
+    assert kinds_by_code(child)["worker", EventKind.PY_RETURN] == 2
+
+
+def test_no_free_tool_id_is_recorded_and_the_run_is_untraced(python, tmp_path):
+    version = subprocess.run(
+        [python, "-c", "import sys; print('python%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    user_base = tmp_path / "userbase"
+    site = user_base / "lib" / version / "site-packages"
+    site.mkdir(parents=True)
+    (site / "claim_tools.pth").write_text(
+        "import sys; [sys.monitoring.use_tool_id(i, 'other-tool-%d' % i) for i in range(6)]\n"
+    )
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    env = {"PYTHONUSERBASE": str(user_base)}
+    plain = run(python, [APPS / "seed.py"], env=env)
+    traced = run(python, [APPS / "seed.py"], agent_dir=agent_dir, env=env)
+    assert (traced.returncode, traced.stdout, traced.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
+    log = only_log(agent_dir)
+    assert log.meta["tool_id"] is None and log.events == []
+    assert len(log.errors) == 1 and "no free sys.monitoring tool id" in log.errors[0]
+    assert "other-tool-4" in log.errors[0]
+
+
+def test_internal_error_disables_the_agent_without_affecting_the_program(python, tmp_path):
+    env = {"SYSCORR_AGENT_TEST_FAIL_AFTER": "25"}
+    plain = run(python, [APPS / "echo.py"])
+    traced = run(python, [APPS / "echo.py"], agent_dir=tmp_path, env=env)
+    assert (traced.returncode, traced.stdout, traced.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
+    log = only_log(tmp_path)
+    assert len(log.events) == 26 and log.events[-1].kind == EventKind.AGENT_ERROR
+    assert len(log.errors) == 1 and "SYSCORR_AGENT_TEST_FAIL_AFTER=25" in log.errors[0]
+    assert log.end is not None and log.end["failed"] is True
+
+
+def test_without_agent_dir_the_agent_does_nothing(python, tmp_path):
+    check = ["-c", "import sys; print(sorted(m for m in sys.modules if 'syscorr' in m))"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SYSCORR_", "PYTHON"))}
+    env["PYTHONPATH"] = str(INJECT)
+    result = subprocess.run([python, *check], capture_output=True, env=env, cwd=tmp_path)
+    assert result.stdout == b"[]\n" and result.stderr == b""
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not OLD_PYTHONS, reason="no Python older than 3.12 found")
+@pytest.mark.parametrize("old", sorted(OLD_PYTHONS), ids=lambda v: f"py{v[0]}.{v[1]}")
+def test_older_pythons_run_untraced_and_undisturbed(old, tmp_path):
+    plain = run(OLD_PYTHONS[old], [APPS / "exitcode.py", "3"])
+    traced = run(OLD_PYTHONS[old], [APPS / "exitcode.py", "3"], agent_dir=tmp_path)
+    assert (traced.returncode, traced.stdout, traced.stderr) == (3, plain.stdout, plain.stderr)
+    assert os.listdir(tmp_path) == []
+
+
+def test_log_file_is_private_and_debug_log_is_optional(python, tmp_path):
+    run(python, [APPS / "seed.py"], agent_dir=tmp_path, env={"SYSCORR_AGENT_DEBUG": "1"})
+    (log_path,) = tmp_path.glob("agent-*.bin")
+    assert log_path.stat().st_mode & 0o777 == 0o600
+    (debug_path,) = tmp_path.glob("agent-*.debug")
+    assert "agent starting" in debug_path.read_text()
+    assert read_agent_log(log_path).end["teardown_start_ns"] > 0
