@@ -127,6 +127,68 @@ def run(
     raise typer.Exit(runner.pass_exit_status(outcome))
 
 
+REPORT_HELP = """Summarise a trace: findings first, then loop health, tasks, sockets, threads.
+
+\b
+Examples:
+  syscorr report                        the latest trace (.syscorr/latest)
+  syscorr report trace1 --timeline --task fetcher
+  syscorr report --format json -o model.json
+"""
+
+
+@app.command(help=REPORT_HELP)
+def report(
+    trace: Annotated[str | None, typer.Argument(help="Trace directory (default: latest).")] = None,
+    output_format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write to this file, not stdout.")
+    ] = None,
+    timeline: Annotated[
+        bool, typer.Option("--timeline", "-t", help="Show events one by one.")
+    ] = False,
+    block_ms: Annotated[
+        float,
+        typer.Option("--block-ms", min=0, help="A loop-thread syscall this long is a finding."),
+    ] = 10.0,
+    step_ms: Annotated[
+        float,
+        typer.Option("--step-ms", min=0, help="A step this long without yielding is a finding."),
+    ] = 100.0,
+    top: Annotated[int, typer.Option("--top", min=1, help="Rows per table.")] = 10,
+    task: Annotated[list[str] | None, typer.Option(help="Timeline: only these tasks.")] = None,
+    fd: Annotated[list[int] | None, typer.Option(help="Timeline: only these fds.")] = None,
+    pid: Annotated[list[int] | None, typer.Option(help="Timeline: only these pids.")] = None,
+    since: Annotated[float | None, typer.Option(help="Timeline: from S seconds in.")] = None,
+    until: Annotated[float | None, typer.Option(help="Timeline: up to S seconds in.")] = None,
+    limit: Annotated[int, typer.Option(help="Timeline: at most N lines (0: all).")] = 500,
+    syscalls: Annotated[
+        str | None,
+        typer.Option("--syscalls", help="Timeline: only these syscalls (comma-separated)."),
+    ] = None,
+    startup: Annotated[
+        bool,
+        typer.Option("--startup", help="Timeline: include syscalls made outside any event loop."),
+    ] = False,
+) -> None:
+    from syscorr.report import command
+    from syscorr.report.timeline import TimelineFilter
+
+    try:
+        command.report(
+            trace,
+            output_format=output_format,
+            output=output,
+            timeline=timeline,
+            block_ms=block_ms,
+            step_ms=step_ms,
+            top=top,
+            filters=TimelineFilter.of(task, fd, pid, since, until, limit, syscalls, startup),
+        )
+    except SyscorrError as err:
+        _fail(err)
+
+
 def main() -> None:
     try:
         app()

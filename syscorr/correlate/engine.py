@@ -205,6 +205,13 @@ class Correlator:
                     yield item
             if len(steps.tasks) > opened_before:
                 self._opened_task(state, steps.tasks[-1])
+            if steps.callbacks and not steps.callbacks[-1].index:
+                steps.callbacks[-1].index = self._next_step_index(state.pid)
+
+    def _next_step_index(self, pid: int) -> int:
+        serial = self.step_serial.get(pid, 0) + 1
+        self.step_serial[pid] = serial
+        return serial
 
     def _opened_task(self, state: ThreadState, step) -> None:
         key = self._task_key(state.pid, step.task)
@@ -214,6 +221,7 @@ class Correlator:
             self.task_keys[(state.pid, step.task)] = key
             memory = self.task_info.setdefault((state.pid, key), wakeups.TaskMemory())
         step.key = key
+        step.index = self._next_step_index(state.pid)
         if state.iteration is not None:
             state.iteration.steps += 1
 
@@ -221,7 +229,6 @@ class Correlator:
         step = closed.step
         pid = state.pid
         iteration = state.iteration.index if state.iteration is not None else None
-        serial = self.step_serial.get(pid, 0) + 1
         if step.kind == "task":
             name = self._task_name(pid, step.key, step.task, closed.end or step.start)
             memory = self.task_info.setdefault((pid, step.key), wakeups.TaskMemory())
@@ -249,13 +256,12 @@ class Correlator:
                 state.iteration.steps += 1
             self.selfpipe.note_callback(pid, name, step.fds)
             wake = None
-        self.step_serial[pid] = serial
         self.stats.steps += 1
         return StepItem(
             step.kind,
             pid,
             state.tid,
-            serial,
+            step.index,
             step.key,
             name,
             step.start,
@@ -316,7 +322,7 @@ class Correlator:
             owner,
             task,
             task_name,
-            self.step_serial.get(state.pid, 0) + 1 if open_step is not None else None,
+            open_step.index if open_step is not None else None,
             callback,
             steps.innermost() if steps is not None and open_step is not None else None,
             state.iteration.index if state.iteration is not None else None,

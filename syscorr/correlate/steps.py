@@ -34,6 +34,7 @@ class OpenStep:
     fds: set = field(default_factory=set)
     io: list = field(default_factory=list)  # (call name, fd, bytes) of I/O made in the step
     key: int = 0  # the engine's task key (id() values are reused after a task ends)
+    index: int = 0  # the engine's serial for the step within its process, set when it opens
 
 
 @dataclass(slots=True)

@@ -1,0 +1,208 @@
+"""The terminal report: what ran, where the loop blocked, who waited on what, where bytes went.
+
+Contract: `render_summary(summary, console, top=N)` writes to the rich Console it is given (the
+caller owns the stream, width and colour); the findings come first, right after a short header,
+so the answer is on the first screen. Nothing is read from disk here.
+"""
+
+import shlex
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from syscorr.analysis.summary import TraceSummary
+from syscorr.report.fmt import clip, ms, size
+
+
+def _header(summary: TraceSummary, console: Console) -> None:
+    meta = summary.meta
+    acc = summary.accounts
+    command = shlex.join(str(a) for a in meta.get("command") or []) or "?"
+    exit_info = meta.get("exit") or {}
+    if meta.get("kind") == "import":
+        ended = "imported log"
+    elif exit_info.get("signal_name"):
+        ended = f"killed by {exit_info['signal_name']}"
+    elif exit_info:
+        ended = f"exit {exit_info.get('code')}"
+    else:
+        ended = "did not finish"
+    backend = meta.get("backend") or {}
+    span = (acc.last_ts - acc.first_ts) if acc.first_ts and acc.last_ts else None
+    steps = sum(t.steps for t in acc.tasks.values())
+    iterations = sum(loop.iterations for loop in acc.loops.values())
+    calls = sum(s.calls for s in acc.syscalls.values())
+    processes = {t.pid for t in acc.threads.values()}
+    console.print(Text("syscorr report", style="bold") + Text(f"  {summary.loaded.trace.path}"))
+    console.print(f"command   {clip(command, 200)}")
+    console.print(
+        f"ran       {ms(span)}, {ended}; {backend.get('name', '?')} {backend.get('version', '')}"
+    )
+    console.print(
+        f"recorded  {calls} syscalls in {len(processes)} process(es), {len(acc.threads)} "
+        f"thread(s); {len(acc.tasks)} tasks, {steps} task steps, {iterations} loop iterations"
+    )
+    if not summary.has_agent:
+        console.print(
+            "[yellow]no agent events: syscalls are not attributed to tasks "
+            "(record with `syscorr run` to get tasks, coroutines and lines)[/]"
+        )
+
+
+def _findings(summary: TraceSummary, console: Console, top: int) -> None:
+    rules = summary.rules
+    findings = sorted(summary.findings, key=lambda f: -f.duration_ns)
+    console.print()
+    if not findings:
+        console.print(
+            f"[green]No blocking found:[/] no syscall on a loop thread took ≥ {ms(rules.block_ns)}"
+            f" and no step ran ≥ {ms(rules.step_ns)}."
+        )
+        return
+    console.print(Text(f"Findings ({len(findings)})", style="bold red"))
+    for finding in findings[:top]:
+        line = Text("  ✗ ", style="red") + Text(finding.message())
+        console.print(line)
+        if finding.syscall:
+            console.print(
+                Text(
+                    f"      {finding.syscall}({clip(finding.detail, 70)})  [log line "
+                    f"{finding.lineno}]",
+                    style="dim",
+                )
+            )
+    if len(findings) > top:
+        console.print(f"  … and {len(findings) - top} more (--top N shows more)")
+
+
+def _loops(summary: TraceSummary, console: Console) -> None:
+    loops = summary.accounts.loops
+    if not loops:
+        return
+    console.print()
+    console.print(Text("Loop health", style="bold"))
+    for loop in loops.values():
+        total = loop.busy_ns + loop.waited_ns
+        busy_pct = 100 * loop.busy_ns / total if total else 0
+        console.print(
+            f"  thread {loop.tid} (pid {loop.pid}): {loop.iterations} iterations, "
+            f"busy {ms(loop.busy_ns)} ({busy_pct:.0f}%), waiting in the selector "
+            f"{ms(loop.waited_ns)}; worst lag {ms(loop.worst_busy_ns)} "
+            f"(iteration {loop.worst_iteration})"
+        )
+
+
+def _tasks(summary: TraceSummary, console: Console, top: int) -> None:
+    tasks = sorted(summary.accounts.tasks.values(), key=lambda t: (-t.running_ns, t.key))
+    if not tasks:
+        return
+    table = Table(
+        title="Tasks",
+        title_justify="left",
+        title_style="bold",
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+    )
+    for column, justify in (
+        ("task", "left"),
+        ("steps", "right"),
+        ("running", "right"),
+        ("waiting", "right"),
+        ("syscalls", "right"),
+        ("in", "right"),
+        ("out", "right"),
+        ("woken by", "left"),
+    ):
+        table.add_column(column, justify=justify, overflow="fold")
+    for task in tasks[:top]:
+        wakes = ", ".join(
+            f"{cause} ×{n}" for cause, n in sorted(task.wakes.items(), key=lambda kv: -kv[1])
+        )
+        table.add_row(
+            task.name,
+            str(task.steps),
+            ms(task.running_ns),
+            ms(task.waiting_ns),
+            str(task.syscalls),
+            size(task.bytes_in),
+            size(task.bytes_out),
+            wakes,
+        )
+    console.print()
+    console.print(table)
+    if len(tasks) > top:
+        console.print(f"  … {len(tasks) - top} more tasks")
+
+
+def _sockets(summary: TraceSummary, console: Console, top: int) -> None:
+    socks = [
+        fd
+        for fd in summary.accounts.fds.values()
+        if fd.label.startswith(("TCP", "UDP", "UNIX")) and (fd.bytes_in or fd.bytes_out)
+    ]
+    if not socks:
+        return
+    socks.sort(key=lambda fd: -(fd.bytes_in + fd.bytes_out))
+    table = Table(
+        title="Sockets",
+        title_justify="left",
+        title_style="bold",
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+    )
+    for column, justify in (
+        ("pid:fd", "left"),
+        ("socket", "left"),
+        ("in", "right"),
+        ("out", "right"),
+        ("calls", "right"),
+        ("EAGAIN", "right"),
+        ("tasks", "left"),
+    ):
+        table.add_column(column, justify=justify, overflow="fold")
+    for fd in socks[:top]:
+        table.add_row(
+            f"{fd.pid}:{fd.fd}",
+            fd.label,
+            size(fd.bytes_in),
+            size(fd.bytes_out),
+            str(fd.calls),
+            str(fd.eagain),
+            clip(", ".join(sorted(fd.tasks)), 40),
+        )
+    console.print()
+    console.print(table)
+
+
+def _threads(summary: TraceSummary, console: Console, top: int) -> None:
+    threads = sorted(summary.accounts.threads.values(), key=lambda t: -t.syscalls)
+    console.print()
+    console.print(Text("Threads", style="bold"))
+    for thread in threads[:top]:
+        role = (
+            "event loop"
+            if thread.is_loop
+            else ("worker" if "thread" in thread.owners else "process")
+        )
+        console.print(
+            f"  {thread.tid} (pid {thread.pid}, {role}): {thread.syscalls} syscalls, "
+            f"{ms(thread.syscall_ns)} in syscalls"
+        )
+    if len(threads) > top:
+        console.print(f"  … {len(threads) - top} more threads")
+
+
+def render_summary(summary: TraceSummary, console: Console, top: int = 10) -> None:
+    _header(summary, console)
+    _findings(summary, console, top)
+    _loops(summary, console)
+    _tasks(summary, console, top)
+    _sockets(summary, console, top)
+    _threads(summary, console, top)
+    if summary.warnings:
+        console.print()
+        for warning in summary.warnings:
+            console.print(Text("warning: ", style="yellow") + Text(warning))
