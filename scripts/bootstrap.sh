@@ -42,3 +42,10 @@ fi
 say "installing syscorr and its test dependencies into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' >&2 || true
 .venv/bin/python -c 'import syscorr, rich, typer, psutil, pytest' || { say "install failed"; exit 1; }
+
+# Extra set-up steps (a browser for the HTML tests, actionlint, ...), one script each.
+for extra in scripts/bootstrap.d/*.sh; do
+  [ -e "$extra" ] || continue
+  say "running $extra"
+  bash "$extra"
+done

@@ -189,6 +189,26 @@ def report(
         _fail(err)
 
 
+# Commands that live in their own modules: each has `register(app)`.
+COMMAND_MODULES = ("syscorr.cli_import", "syscorr.cli_explain", "syscorr.cli_check")
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue  # not written yet
+            raise
+        module.register(app, fail=_fail)
+
+
+_register_commands()
+
+
 def main() -> None:
     try:
         app()

@@ -22,14 +22,16 @@ from syscorr.errors import UsageError
 from syscorr.load import open_trace
 from syscorr.report.timeline import TimelineFilter, render_timeline
 
-# format -> "module:function" rendering a TraceSummary to a text stream
+# format -> "module:function" rendering a TraceSummary to a stream: text unless in BINARY
 RENDERERS = {
     "json": "syscorr.report.jsonreport:render",
     "html": "syscorr.report.htmlreport:render",
     "perfetto": "syscorr.report.perfetto:render",
+    "perfetto-proto": "syscorr.report.perfetto_proto:render",
 }
+BINARY_FORMATS = {"perfetto-proto"}
 # formats that need every item of the trace kept in the summary
-NEEDS_ITEMS = {"json", "html", "perfetto"}
+NEEDS_ITEMS = {"json", "html", "perfetto", "perfetto-proto"}
 PROGRESS_BYTES = 20 << 20  # logs larger than this get a progress bar in a terminal
 
 
@@ -107,8 +109,8 @@ def report(
     if output_format != "text":
         render = renderer(output_format)
         summary = load_summary(trace_arg, rules, keep=lambda item: True)
-        with open_output(output) as stream:
-            render(summary, stream, {"top": top})
+        with open_output(output, binary=output_format in BINARY_FORMATS) as stream:
+            render(summary, stream, {"top": top, "filters": filters})
         return
     keep = filters.keeps if timeline else None
     summary = load_summary(trace_arg, rules, keep)
