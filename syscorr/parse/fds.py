@@ -118,7 +118,8 @@ def _port(value: str) -> int | None:
 def _host(value: str) -> str | None:
     func, inner = _raw_or_call(value)
     if func is not None:
-        text = decode_string(split_args(inner or "")[-1] if func == "inet_pton" else inner or "")
+        parts = split_args(inner or "")  # inet_pton(AF_INET6, "::1", &sin6_addr)
+        text = decode_string(parts[1] if func == "inet_pton" and len(parts) > 1 else inner or "")
         return text.data.decode("ascii", "replace") if text else None
     raw = decode_string(inner or "")
     if raw and len(raw.data) in (4, 16):

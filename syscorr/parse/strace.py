@@ -47,6 +47,11 @@ from .records import ExitRecord, Record, SignalRecord, Syscall, Unparsed
 from .stats import ParseStats
 
 TEXT_LIMIT = 500
+DIGITS = frozenset("0123456789")
+# ns per unit of the last digit of a fraction with n digits (n = index - 1): ".000041" -> 1000
+FRACTION_SCALE = [0, 10**9] + [10 ** (9 - n) if n <= 9 else 0 for n in range(1, 12)]
+# the same, indexed by the length of a "HH:MM:SS.fff..." stamp
+SCALE = [0] * 10 + [10 ** (9 - n) if n <= 9 else 0 for n in range(1, 12)]
 
 
 class SplitStart(NamedTuple):
@@ -113,50 +118,22 @@ def split_result(text: str):
                 errno, errtext, ret = rest[:paren], rest[paren + 2 : -1], token
             elif " " not in rest and rest.isupper():
                 errno, ret = rest, token
+    return text[:close], ret, _retval(token), errno, errtext, duration
+
+
+def _retval(token: str) -> int | None:
+    """`3`, `-1`, `0x7f00`, `9<TCP:[...]>` -> int; `?` -> None."""
     lt = token.find("<")
     if lt > 0:
         token = token[:lt]
-    if token.isdigit():
-        retval = int(token)
-    elif token[:1] == "-" and token[1:].isdigit():
-        retval = int(token)
-    elif token[:2] == "0x":
+    if token.isdigit() or (token[:1] == "-" and token[1:].isdigit()):
+        return int(token)
+    if token[:2] == "0x":
         try:
-            retval = int(token, 16)
+            return int(token, 16)
         except ValueError:
-            retval = None
-    else:
-        retval = None
-    return text[:close], ret, retval, errno, errtext, duration
-
-
-class _Clock:
-    """Turns timestamp text into ns; the first stamp decides the kind (epoch, clock, relative)."""
-
-    __slots__ = ("kind", "total", "day", "last")
-
-    def __init__(self) -> None:
-        self.kind = ""
-        self.total = self.day = self.last = 0
-
-    def ns(self, text: str) -> int:
-        if ":" in text:
-            hours, minutes, rest = text.split(":")
-            secs, _, frac = rest.partition(".")
-            ns = (int(hours) * 3600 + int(minutes) * 60 + int(secs)) * 1_000_000_000
-            ns += int((frac + "000000000")[:9])
-            if ns + self.day < self.last - NS_PER_DAY // 2:
-                self.day += NS_PER_DAY
-            self.last = ns = ns + self.day
-            return ns
-        secs, _, frac = text.partition(".")
-        ns = int(secs + (frac + "000000000")[:9])
-        if not self.kind:
-            self.kind = "relative" if len(secs) < 9 else "epoch"
-        if self.kind == "relative":
-            self.total += ns
-            return self.total
-        return ns
+            return None
+    return None
 
 
 def _unparsed(lineno: int, line: str, reason: str, source: int) -> Unparsed:
@@ -172,8 +149,10 @@ def lex_strace(
     skipped = stats.skipped if stats is not None else Counter()
     match_prefix = PREFIX.match
     new = tuple.__new__
-    clock = _Clock()
-    to_ns = clock.ns
+    digits = DIGITS
+    # Clock state: "" until the first stamp, then "clock" (-t/-tt), "epoch" (-ttt, ns) or
+    # "relative" (-r, summed). For clock stamps the ns of the current second is cached.
+    clock_kind, second_text, second_ns, day, last_ts = "", "", 0, 0, 0
     carry = None
     carry_lineno = 0
     in_summary = False
@@ -210,6 +189,7 @@ def lex_strace(
                 continue
         if "\x1b" in line:
             line = ANSI_SGR.sub("", line)
+            first = line[:1]
         if "strace: " in line:
             spliced = TRACER_SPLICE.search(line)
             if spliced is not None and spliced.start() > 0:
@@ -218,11 +198,58 @@ def lex_strace(
             if TRACER_MESSAGE.match(line):
                 skipped["tracer message"] += 1
                 continue
-        m = match_prefix(line)
-        pid, bpid, stamp = m.groups()
-        thread = int(pid or bpid) if (pid or bpid) else tid
-        ts = to_ns(stamp) if stamp is not None else None
-        body = line[m.end() :]
+        # Prefix. Fast path: "PID  STAMP body", "PID  body", "STAMP body" or "body"; the
+        # regex reads the rest (-Y comm, "[pid N]", -n/-i brackets, -r padding, anything odd).
+        thread, stamp, body = tid, None, line
+        if first in digits:
+            sp = line.find(" ")
+            head = line[:sp]
+            if head.isdigit():
+                thread = int(head)
+                body = line[sp + 1 :].lstrip(" ")
+                if body[:1] in digits:
+                    sp = body.find(" ")
+                    stamp, body = body[:sp], body[sp + 1 :]
+            else:
+                stamp, body = head, line[sp + 1 :]
+            if body[:1] == "[" or "<" in head or sp < 0:
+                body = None
+        elif first == "[" or first == " ":
+            body = None
+        if body is None:
+            m = match_prefix(line)
+            pid, bpid, stamp = m.groups()
+            thread = int(pid or bpid) if (pid or bpid) else tid
+            body = line[m.end() :]
+        ts = None
+        if stamp is not None:
+            try:
+                if stamp[2:3] == ":":
+                    if stamp[:8] != second_text:
+                        hours, minutes, secs = stamp[:8].split(":")
+                        second_text = stamp[:8]
+                        second_ns = (int(hours) * 3600 + int(minutes) * 60 + int(secs)) * 10**9
+                        second_ns += day
+                    ts = (
+                        second_ns + int(stamp[9:]) * SCALE[len(stamp)]
+                        if len(stamp) > 9
+                        else second_ns
+                    )
+                    if ts < last_ts and ts < last_ts - NS_PER_DAY // 2:  # no date: past midnight
+                        day += NS_PER_DAY
+                        second_ns += NS_PER_DAY
+                        ts += NS_PER_DAY
+                    last_ts = ts
+                else:
+                    secs, _, frac = stamp.partition(".")
+                    ts = int(secs + (frac + "000000000")[:9])
+                    if not clock_kind:
+                        clock_kind = "relative" if len(secs) < 9 else "epoch"
+                    if clock_kind == "relative":
+                        last_ts = ts = last_ts + ts
+            except ValueError:
+                yield _unparsed(at, line, "unreadable timestamp", source)
+                continue
         kind = body[:1]
         if kind == "<":
             resumed = RESUMED.match(body)
@@ -274,7 +301,7 @@ def lex_strace(
         if paren <= 0 or not name.isidentifier():
             yield _unparsed(at, line, "not a syscall line", source)
             continue
-        if body[-1] == ">":
+        if body[-2:] == ".>":
             if body.endswith(UNFINISHED):
                 yield new(
                     SplitStart, (at, thread, ts, name, body[paren + 1 : -len(UNFINISHED)], source)
@@ -286,15 +313,45 @@ def lex_strace(
                               source)  # fmt: skip
                 yield ExitRecord(at, thread, ts, "detached", None, None, False, source)
                 continue
-        result = split_result(body)
-        if result is None:
+        # `args) = ret [ERRNO (text)] [<duration>]`: split_result() inlined, the hot path.
+        eq = body.rfind(" = ")
+        close = body.rfind(")", 0, eq) if eq > 0 else -1
+        if close < 0 or (close + 1 != eq and not body[close + 1 : eq].isspace()):
             yield _unparsed(at, line, "no ') = ' after the arguments", source)
             continue
-        args, ret, retval, errno, errtext, duration = result
+        tail = body[eq + 3 :]
+        duration = errno = errtext = None
+        if tail[-1:] == ">":
+            lt = tail.rfind(" <")
+            if lt >= 0:
+                text = tail[lt + 2 : -1]
+                dot = text.find(".")
+                if 0 < dot and text[:dot].isdigit() and text[dot + 1 :].isdigit():
+                    duration = int(text[:dot] + text[dot + 1 :]) * FRACTION_SCALE[len(text) - dot]
+                    tail = tail[:lt]
+                elif text == "unavailable":
+                    tail = tail[:lt]
+        sp = tail.find(" ")
+        if sp < 0:
+            token = ret = tail
+        else:
+            token = tail[:sp]
+            rest = tail[sp + 1 :]
+            ret = tail
+            if rest[:1] == "E":
+                paren_at = rest.find(" (")
+                if paren_at > 0 and rest[-1] == ")" and rest[:paren_at].isupper():
+                    errno, errtext, ret = rest[:paren_at], rest[paren_at + 2 : -1], token
+                elif " " not in rest and rest.isupper():
+                    errno, ret = rest, token
+        if token.isdigit():
+            retval = int(token)
+        else:
+            retval = _retval(token)
         yield new(
             Syscall,
-            (at, thread, ts, name, args[paren + 1 :], ret, retval, errno, errtext, duration,
-             False, source, None, False),
+            (at, thread, ts, name, body[paren + 1 : close], ret, retval, errno, errtext,
+             duration, False, source, None, False),
         )  # fmt: skip
     if carry is not None:
         yield _unparsed(carry_lineno, carry, "cut by a tracer message, never continued", source)
