@@ -349,3 +349,44 @@ def test_log_file_is_private_and_debug_log_is_optional(python, tmp_path):
     (debug_path,) = tmp_path.glob("agent-*.debug")
     assert "agent starting" in debug_path.read_text()
     assert read_agent_log(log_path).end["teardown_start_ns"] > 0
+
+
+CANCELLER = """
+import asyncio
+
+async def sleeper():
+    await asyncio.sleep(10)
+
+async def failing():
+    await asyncio.sleep(0)
+    raise ValueError("boom")
+
+async def main():
+    task = asyncio.create_task(sleeper(), name="victim")
+    await asyncio.sleep(0)
+    task.cancel()
+    for awaitable in (task, failing()):
+        try:
+            await awaitable
+        except (asyncio.CancelledError, ValueError) as exc:
+            print(type(exc).__name__)
+
+asyncio.run(main())
+"""
+
+
+def test_cancellation_and_exceptions_give_throw_and_unwind(python, tmp_path):
+    program = tmp_path / "canceller.py"
+    program.write_text(textwrap.dedent(CANCELLER))
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    result = run(python, [program], agent_dir=agent_dir)
+    assert result.stdout == b"CancelledError\nValueError\n"
+    log = only_log(agent_dir)
+    steps = kinds_by_code(log)
+    assert steps["sleeper", EventKind.PY_THROW] == 1
+    assert steps["sleeper", EventKind.PY_UNWIND] == 1
+    assert steps["failing", EventKind.PY_UNWIND] == 1
+    victim = {r.task for r in log.task_names if r.name == "victim"}
+    throws = [e for e in log.events if e.kind == EventKind.PY_THROW]
+    assert {e.task for e in throws if log.codes[e.code].qualname == "sleeper"} == victim

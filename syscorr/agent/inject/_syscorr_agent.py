@@ -16,6 +16,7 @@
 
 import _thread
 import atexit
+import functools
 import os
 import sys
 import time
@@ -355,26 +356,35 @@ class Agent:
 
     def _make_callbacks(self):
         """The sys.monitoring callbacks, as closures over what they use: the per-event cost is
-        dominated by Python calls and lookups, so the hot path avoids both where it can. Each
-        callback catches every Exception and disables the agent (BaseExceptions such as a
-        KeyboardInterrupt from the target's own signal handler pass through untouched)."""
+        dominated by Python calls and lookups, so the hot path avoids both where it can (the
+        frequent local events are `functools.partial(record, KIND)`: no Python frame of their
+        own). Each callback catches every Exception and disables the agent; BaseExceptions such
+        as a KeyboardInterrupt from the target's own signal handler pass through untouched."""
         ev = sys.monitoring.events
         agent, clock, event, fail = self, self.clock, self._event, self._fail
         tids_get, get_ident, new_thread = self._tids.get, _thread.get_ident, self._new_thread
         codes, codes_get, task_names = self._codes, self._codes.get, self._task_names
         asyncio_api, disable = self._asyncio_api, sys.monitoring.DISABLE
 
-        def record(kind, code_id, offset):
-            ts = clock()
-            tid = tids_get(get_ident()) or new_thread()
-            loop = asyncio_api[0]()
-            task = asyncio_api[1](loop) if loop is not None else None
-            if task is None:
-                event(kind, tid, ts, 0, code_id, offset)
-            else:
-                event(kind, tid, ts, id(task), code_id, offset)
-                if id(task) not in task_names:
-                    agent._record_task_name(task, ts)
+        def record(kind, code, offset, _arg=None, _arg2=None):
+            """A local event on a coroutine (or PY_RETURN of Handle._run: CALLBACK_END)."""
+            try:
+                code_id, role, _ = codes[id(code)]
+                ts = clock()
+                tid = tids_get(get_ident()) or new_thread()
+                if role is not _CORO:
+                    event(CALLBACK_END, tid, ts, 0, code_id, offset)
+                    return
+                loop = asyncio_api[0]()
+                task = asyncio_api[1](loop) if loop is not None else None
+                if task is None:
+                    event(kind, tid, ts, 0, code_id, offset)
+                else:
+                    event(kind, tid, ts, id(task), code_id, offset)
+                    if id(task) not in task_names:
+                        agent._record_task_name(task, ts)
+            except Exception as exc:
+                fail(exc)
 
         def on_start(code, offset):
             try:
@@ -384,7 +394,7 @@ class Agent:
                     if info is None:
                         return disable
                 if info[1] is _CORO:
-                    record(PY_START, info[0], offset)
+                    record(PY_START, code, offset)
                 elif info[1] is _HANDLE_RUN:
                     agent._callback_start(sys._getframe(1))
                 else:
@@ -393,62 +403,26 @@ class Agent:
             except Exception as exc:
                 fail(exc)
 
-        def on_resume(code, offset):
-            try:
-                record(PY_RESUME, codes[id(code)][0], offset)
-            except Exception as exc:
-                fail(exc)
-
-        def on_yield(code, offset, value):
-            try:
-                record(PY_YIELD, codes[id(code)][0], offset)
-            except Exception as exc:
-                fail(exc)
-
-        def on_call(code, offset, callable_, arg0):
-            try:
-                record(CALL, codes[id(code)][0], offset)
-            except Exception as exc:
-                fail(exc)
-
-        def on_return(code, offset, value):
-            try:
-                code_id, role, _ = codes[id(code)]
-                if role is _CORO:
-                    record(PY_RETURN, code_id, offset)
-                else:
-                    tid = tids_get(get_ident()) or new_thread()
-                    event(CALLBACK_END, tid, clock(), 0, code_id, offset)
-            except Exception as exc:
-                fail(exc)
-
-        def on_throw(code, offset, exc_value):
-            try:
-                info = codes_get(id(code))
-                if info is not None and info[1] is _CORO:
-                    record(PY_THROW, info[0], offset)
-            except Exception as exc:
-                fail(exc)
-
-        def on_unwind(code, offset, exc_value):  # never returns DISABLE: that would raise
+        def on_throw_or_unwind(kind, code, offset, exc_value):
+            """Global events: every code object comes here, so others leave as early as possible.
+            Never returns DISABLE (that would raise for PY_UNWIND)."""
             try:
                 info = codes_get(id(code))
                 if info is None:
                     return
                 if info[1] is _CORO:
-                    record(PY_UNWIND, info[0], offset)
-                elif info[1] is _HANDLE_RUN:
-                    tid = tids_get(get_ident()) or new_thread()
-                    event(CALLBACK_END, tid, clock(), 0, info[0], offset)
+                    record(kind, code, offset)
+                elif info[1] is _HANDLE_RUN and kind == PY_UNWIND:
+                    record(CALLBACK_END, code, offset)
             except Exception as exc:
                 fail(exc)
 
         return {
             ev.PY_START: on_start,
-            ev.PY_RESUME: on_resume,
-            ev.PY_YIELD: on_yield,
-            ev.CALL: on_call,
-            ev.PY_RETURN: on_return,
-            ev.PY_THROW: on_throw,
-            ev.PY_UNWIND: on_unwind,
+            ev.PY_RESUME: functools.partial(record, PY_RESUME),
+            ev.PY_YIELD: functools.partial(record, PY_YIELD),
+            ev.CALL: functools.partial(record, CALL),
+            ev.PY_RETURN: functools.partial(record, PY_RETURN),
+            ev.PY_THROW: functools.partial(on_throw_or_unwind, PY_THROW),
+            ev.PY_UNWIND: functools.partial(on_throw_or_unwind, PY_UNWIND),
         }
