@@ -59,6 +59,9 @@ class EventKind(IntEnum):
     CALLBACK_END = 9  # asyncio Handle._run ends
     LOOP_ITERATION = 10  # BaseEventLoop._run_once begins (one loop iteration)
     AGENT_ERROR = 11  # the agent failed internally and disabled itself; see AgentLog.errors
+    WORK_SUBMIT = 12  # a task submitted executor work: task=id(task), id(work)=code<<32|offset
+    WORK_START = 13  # a worker thread starts a work item: task=id(work item)
+    WORK_END = 14  # the worker thread finished it
     # Values are shared with the agent (its "event kinds" block); the reader keeps unknown
     # kinds out of the event list and counts them as damage.
 

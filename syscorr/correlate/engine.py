@@ -27,7 +27,7 @@ from syscorr.correlate.model import (
     SyscallItem,
 )
 from syscorr.correlate.steps import ClosedStep, ThreadSteps
-from syscorr.events import AgentLog
+from syscorr.events import AgentLog, EventKind
 from syscorr.parse.records import Syscall
 
 SELECTOR_WAITS = frozenset(
@@ -85,6 +85,7 @@ class ThreadState:
     previous: LoopIteration | None = None
     wait_end: int | None = None  # when the current iteration's wait returned
     setup_window: tuple[int, int] | None = None
+    on_behalf: tuple[int, int] | None = None  # (pid, id(task)) whose executor work runs here
 
 
 class Correlator:
@@ -104,12 +105,17 @@ class Correlator:
         self.selfpipe = wakeups.SelfPipe()
         self._pending_names: dict[int, deque] = {}
         self._events_by_tid: dict[int, deque] = {}
+        # id(work item) -> [(ts, pid, id(task))]: who submitted executor work (ids get reused)
+        self._submits: dict[int, list] = {}
         for log in agent_logs:
             self._pending_names[log.pid] = deque(sorted(log.task_names, key=lambda t: t.ts))
             per_tid: dict[int, list] = {}
             for ev in log.events:
                 per_tid.setdefault(ev.tid, []).append(ev)
                 self.pid_of.setdefault(ev.tid, log.pid)
+                if ev.kind == EventKind.WORK_SUBMIT:
+                    work = ev.code << 32 | ev.offset
+                    self._submits.setdefault(work, []).append((ev.ts, log.pid, ev.task))
             for tid, events in per_tid.items():
                 self._events_by_tid[tid] = deque(events)
             self.pid_of.setdefault(log.pid, log.pid)
@@ -195,7 +201,14 @@ class Correlator:
             self.stats.agent_events += 1
             if steps is None:
                 continue
-            if event.kind == 10:  # LOOP_ITERATION
+            kind = event.kind
+            if kind >= EventKind.WORK_SUBMIT:
+                if kind == EventKind.WORK_START:
+                    state.on_behalf = self._submitter(event)
+                elif kind == EventKind.WORK_END:
+                    state.on_behalf = None
+                continue
+            if kind == EventKind.LOOP_ITERATION:
                 state.is_loop = True
                 self.loop_tid.setdefault(state.pid, state.tid)
             opened_before = len(steps.tasks)
@@ -207,6 +220,14 @@ class Correlator:
                 self._opened_task(state, steps.tasks[-1])
             if steps.callbacks and not steps.callbacks[-1].index:
                 steps.callbacks[-1].index = self._next_step_index(state.pid)
+
+    def _submitter(self, start) -> tuple[int, int] | None:
+        """The (pid, id(task)) that submitted the work item a worker thread starts."""
+        best = None
+        for ts, pid, task in self._submits.get(start.task, ()):
+            if ts <= start.ts:
+                best = (pid, task)
+        return best
 
     def _next_step_index(self, pid: int) -> int:
         serial = self.step_serial.get(pid, 0) + 1
@@ -344,6 +365,10 @@ class Correlator:
             return OWNER_CALLBACK, 0, None, callback
         if state.is_loop:
             return OWNER_LOOP, 0, None, None
+        if state.on_behalf is not None:
+            pid, task_id = state.on_behalf
+            key = self._task_key(pid, task_id)
+            return OWNER_THREAD, key, self._task_name(pid, key, task_id, call.ts or 0), None
         if state.pid in self.loop_tid:
             return OWNER_THREAD, 0, None, None
         return OWNER_PROCESS, 0, None, None

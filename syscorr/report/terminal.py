@@ -18,7 +18,9 @@ from syscorr.report.fmt import clip, ms, size
 def _header(summary: TraceSummary, console: Console) -> None:
     meta = summary.meta
     acc = summary.accounts
-    command = shlex.join(str(a) for a in meta.get("command") or []) or "?"
+    command = shlex.join(str(a) for a in meta.get("command") or [])
+    if not command and meta.get("imported_from"):
+        command = "(imported) " + " ".join(meta["imported_from"])
     exit_info = meta.get("exit") or {}
     if meta.get("kind") == "import":
         ended = "imported log"
@@ -37,7 +39,8 @@ def _header(summary: TraceSummary, console: Console) -> None:
     console.print(Text("syscorr report", style="bold") + Text(f"  {summary.loaded.trace.path}"))
     console.print(f"command   {clip(command, 200)}")
     console.print(
-        f"ran       {ms(span)}, {ended}; {backend.get('name', '?')} {backend.get('version', '')}"
+        f"ran       {ms(span)}, {ended}; {backend.get('name', '?')} "
+        f"{backend.get('version') or '(version unknown)'}"
     )
     console.print(
         f"recorded  {calls} syscalls in {len(processes)} process(es), {len(acc.threads)} "

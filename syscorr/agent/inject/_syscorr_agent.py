@@ -35,6 +35,9 @@ CALLBACK_START = 8
 CALLBACK_END = 9
 LOOP_ITERATION = 10
 AGENT_ERROR = 11
+WORK_SUBMIT = 12
+WORK_START = 13
+WORK_END = 14
 # ---- end of event kinds ----
 
 TOOL_NAME = "syscorr"
@@ -42,7 +45,9 @@ TOOL_ID_PREFERENCE = (4, 3, 5, 2, 1, 0)
 COROUTINE_FLAGS = 0x80 | 0x100 | 0x200  # CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR
 
 _CORO, _HANDLE_RUN, _RUN_ONCE = "coroutine", "Handle._run", "BaseEventLoop._run_once"
+_WORK_INIT, _WORK_RUN = "_WorkItem.__init__", "_WorkItem.run"  # concurrent.futures.thread
 _ASYNCIO_DIR = os.sep + "asyncio" + os.sep
+_EXECUTOR_FILE = os.sep + "concurrent" + os.sep + "futures" + os.sep + "thread.py"
 
 _agent = None  # the one Agent of this process
 
@@ -322,6 +327,11 @@ class Agent:
             _ASYNCIO_DIR + "base_events.py"
         ):
             role = _RUN_ONCE
+        elif code.co_qualname == _WORK_INIT and code.co_filename.endswith(_EXECUTOR_FILE):
+            role = _WORK_INIT
+        elif code.co_qualname == _WORK_RUN and code.co_filename.endswith(_EXECUTOR_FILE):
+            role = _WORK_RUN
+            sys.monitoring.set_local_events(self.tool, code, sys.monitoring.events.PY_RETURN)
         else:
             return None
         info = (len(self._codes) + 1, role, code)
@@ -354,6 +364,21 @@ class Agent:
         else:
             self._event(CALLBACK_START, self._tid(), ts, 0, name_id, 0)
 
+    def _work_event(self, role, frame):
+        """An executor work item: created (by the task awaiting it) or started in a worker.
+        WORK_SUBMIT carries the submitting task in `task` and id(work item) split over `code`
+        (high 32 bits) and `offset` (low); WORK_START/WORK_END carry id(work item) in `task`."""
+        work = id(frame.f_locals.get("self"))
+        ts = self.clock()
+        if role is _WORK_RUN:
+            self._event(WORK_START, self._tid(), ts, work, 0, 0)
+            return
+        get_loop, current_task = self._asyncio_api
+        loop = get_loop() if current_task is not None else None
+        task = current_task(loop) if loop is not None else None
+        if task is not None:
+            self._event(WORK_SUBMIT, self._tid(), ts, id(task), work >> 32, work & 0xFFFFFFFF)
+
     def _make_callbacks(self):
         """The sys.monitoring callbacks, as closures over what they use: the per-event cost is
         dominated by Python calls and lookups, so the hot path avoids both where it can (the
@@ -373,6 +398,9 @@ class Agent:
                 ts = clock()
                 tid = tids_get(get_ident()) or new_thread()
                 if role is not _CORO:
+                    if role is _WORK_RUN:
+                        event(WORK_END, tid, ts, 0, code_id, offset)
+                        return
                     event(CALLBACK_END, tid, ts, 0, code_id, offset)
                     return
                 loop = asyncio_api[0]()
@@ -381,8 +409,10 @@ class Agent:
                     event(kind, tid, ts, 0, code_id, offset)
                 else:
                     event(kind, tid, ts, id(task), code_id, offset)
-                    if id(task) not in task_names:
-                        agent._record_task_name(task, ts)
+                    # A name can change during a step (set_name): look again as steps end.
+                    if kind == PY_YIELD or kind == PY_RETURN or id(task) not in task_names:
+                        if task_names.get(id(task)) != task.get_name():
+                            agent._record_task_name(task, ts)
             except Exception as exc:
                 fail(exc)
 
@@ -397,6 +427,8 @@ class Agent:
                     record(PY_START, code, offset)
                 elif info[1] is _HANDLE_RUN:
                     agent._callback_start(sys._getframe(1))
+                elif info[1] is _WORK_INIT or info[1] is _WORK_RUN:
+                    agent._work_event(info[1], sys._getframe(1))
                 else:
                     tid = tids_get(get_ident()) or new_thread()
                     event(LOOP_ITERATION, tid, clock(), 0, info[0], offset)

@@ -1,0 +1,201 @@
+"""End-to-end correlation on real traces: real strace, real asyncio programs, real loopback.
+
+Ground truth: the bundled programs put `task=<name>` in every payload they send, so each tagged
+send must be attributed to the task its payload names.
+"""
+
+import importlib.util
+import re
+from dataclasses import replace
+
+import pytest
+
+from syscorr import tracedir
+from syscorr.analysis.findings import FindingCollector
+from syscorr.correlate.engine import Correlator
+from syscorr.correlate.model import IterationItem, StepItem, SyscallItem
+from syscorr.load import open_trace
+from tests import attribution
+from tests.conftest import APPS, run_syscorr
+
+pytestmark = pytest.mark.slow
+
+
+def record(tmp_path_factory, name: str, *argv: str):
+    out = tmp_path_factory.mktemp(name) / "trace"
+    proc = run_syscorr("run", "-q", "-o", str(out), *argv)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return open_trace(tracedir.resolve(out))
+
+
+@pytest.fixture(scope="module")
+def echo_trace(tmp_path_factory):
+    return record(
+        tmp_path_factory,
+        "echo",
+        str(APPS / "echo.py"),
+        "--clients",
+        "4",
+        "--rounds",
+        "20",
+        "--quiet",
+    )
+
+
+@pytest.fixture(scope="module")
+def seed_trace(tmp_path_factory):
+    return record(tmp_path_factory, "seed", str(APPS / "seed.py"))
+
+
+@pytest.fixture(scope="module")
+def blocking_trace(tmp_path_factory):
+    return record(tmp_path_factory, "blocking", str(APPS / "blocking.py"))
+
+
+def items_of(loaded):
+    return list(loaded.correlated())
+
+
+def test_echo_every_tagged_send_is_attributed_to_its_task(echo_trace):
+    checked, wrong = attribution.check(items_of(echo_trace))
+    assert checked == 4 * 20 * 2  # client sends and handler replies
+    assert wrong == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("uvloop") is None, reason="uvloop not installed")
+def test_echo_on_uvloop_every_tagged_send_is_attributed(tmp_path_factory):
+    loaded = record(
+        tmp_path_factory,
+        "uvloop",
+        str(APPS / "echo.py"),
+        "--uvloop",
+        "--clients",
+        "3",
+        "--rounds",
+        "10",
+        "--quiet",
+    )
+    checked, wrong = attribution.check(items_of(loaded))
+    assert checked == 3 * 10 * 2
+    assert wrong == []
+
+
+def test_subprocess_sends_are_attributed_in_the_child(tmp_path_factory):
+    loaded = record(tmp_path_factory, "spawn", str(APPS / "spawn.py"), "--echo")
+    items = items_of(loaded)
+    checked, wrong = attribution.check(items)
+    assert checked == 2 * 3 * 2  # the child echo: 2 clients x 3 rounds, sends and replies
+    assert wrong == []
+    pids = {item.pid for _, item in attribution.tagged_sends(items)}
+    assert len(pids) == 1 and pids != {loaded.agent_logs[0].pid}  # made by the child
+
+
+def test_thread_sends_are_attributed_to_the_task_that_awaited_them(tmp_path_factory):
+    loaded = record(tmp_path_factory, "to_thread", str(APPS / "to_thread.py"))
+    items = items_of(loaded)
+    checked, wrong = attribution.check(items)
+    assert checked == 3
+    assert wrong == []
+    for _, item in attribution.tagged_sends(items):
+        assert item.owner == "thread"  # made on a worker thread, on behalf of the task
+
+
+def test_a_clock_shift_of_50us_breaks_attribution(echo_trace):
+    """The ground-truth check can fail: shift the agent's clock and it must."""
+    shifted = []
+    for log in echo_trace.agent_logs:
+        events = [e._replace(ts=e.ts + 50_000) for e in log.events]
+        shifted.append(log._replace(events=events))
+    items = Correlator(shifted, echo_trace.ignore_paths()).run(echo_trace.records())
+    checked, wrong = attribution.check(list(items))
+    assert checked > 0
+    assert len(wrong) > checked // 2
+
+
+def test_seed_shows_both_coroutines_their_sleeps_and_timer_wakeups(seed_trace):
+    items = items_of(seed_trace)
+    steps = [i for i in items if type(i) is StepItem and i.kind == "task"]
+    workers = {s.task for s in steps if s.resumed_at and s.resumed_at.qualname == "worker"}
+    assert len(workers) == 2
+    suspended_in_sleep = [s for s in steps if s.task in workers and s.awaiting == "sleep"]
+    assert len(suspended_in_sleep) == 2
+    resumed = [s for s in steps if s.task in workers and s.started_by == "resume"]
+    assert len(resumed) == 2 and all(s.wake.cause == "timer" for s in resumed)
+    waits = [
+        i
+        for i in items
+        if type(i) is IterationItem and i.timed_out and (i.timeout_ns or 0) >= 40_000_000
+    ]
+    assert len(waits) == 2  # sleep(0.05) and the rest of sleep(0.1), as epoll_wait timeouts
+    for wait in waits:
+        assert wait.waited_ns >= wait.timeout_ns - 1_000_000
+        assert wait.wait.name.startswith("epoll")
+
+
+def test_echo_handlers_are_woken_by_readiness_of_their_own_socket(echo_trace):
+    items = items_of(echo_trace)
+    handler_fds = {}
+    for item in items:
+        if (
+            type(item) is SyscallItem
+            and (item.task_name or "").startswith("handler-")
+            and item.call.name in ("sendto", "write")
+        ):
+            handler_fds.setdefault(item.task_name, set()).add(item.fd_key[1])
+    assert len(handler_fds) == 4
+    woken = 0
+    for step in items:
+        if (
+            type(step) is StepItem
+            and step.name in handler_fds
+            and step.started_by == "resume"
+            and step.ended_by != "return"
+        ):  # the last step wakes from wait_closed()
+            assert step.wake.cause == "fd-ready", step
+            assert {step.wake.fd} == handler_fds[step.name], step
+            woken += 1
+    assert woken >= 4 * 20
+
+
+def blocks_lines() -> dict[str, int]:
+    """The lines marked `# BLOCKS` in blocking.py, keyed by the function they are in."""
+    found, function = {}, None
+    for number, line in enumerate((APPS / "blocking.py").read_text().splitlines(), 1):
+        match = re.match(r"(?:async )?def (\w+)", line)
+        if match:
+            function = match.group(1)
+        if "# BLOCKS" in line:
+            found[function] = number
+    return found
+
+
+def test_blocking_example_has_one_finding_per_blocking_call(blocking_trace):
+    collector = FindingCollector()
+    for item in blocking_trace.correlated():
+        collector.add(item)
+    expected = blocks_lines()
+    assert set(expected) == {"sleeper", "reader", "fetcher"}
+    got = {f.task: f.frame.line for f in collector.findings}
+    assert got == expected
+    assert all(f.kind == "blocking-syscall" for f in collector.findings)
+
+
+def test_clean_echo_has_no_finding(echo_trace):
+    collector = FindingCollector()
+    for item in echo_trace.correlated():
+        collector.add(item)
+    assert collector.findings == []
+
+
+def test_agent_syscalls_are_dropped(echo_trace):
+    items = items_of(echo_trace)
+    agent_dir = str(echo_trace.trace.agent_dir.resolve())
+    assert not any(agent_dir in i.call.args for i in items if type(i) is SyscallItem)
+    assert echo_trace.correlation_stats.agent_syscalls > 0
+
+
+def test_without_agent_logs_the_loop_is_still_found(echo_trace):
+    bare = replace(echo_trace, agent_logs=[])
+    items = list(bare.correlated())
+    assert any(type(i) is IterationItem for i in items)
+    assert not any(type(i) is StepItem for i in items)
