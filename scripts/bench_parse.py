@@ -132,6 +132,24 @@ class SyscallDataclass:
     resumed_only: bool = False
 
 
+@dataclass(slots=True)
+class SyscallMutableDataclass:
+    lineno: int
+    tid: int | None
+    ts: int | None
+    name: str
+    args: str
+    ret: str
+    retval: int | None
+    errno: str | None
+    errtext: str | None
+    duration: int | None
+    unfinished: bool = False
+    source: int = 0
+    end_lineno: int | None = None
+    resumed_only: bool = False
+
+
 def record_types(count: int = 1_000_000) -> None:
     """Build and drop `count` records each way (as the streaming parser does); bytes each."""
     fields = (1, 4100, 10**18, "sendto", "7, ...", "22", 22, None, None, 41000, False, 0)
@@ -153,8 +171,14 @@ def record_types(count: int = 1_000_000) -> None:
             record = SyscallDataclass(*fields)
         return record
 
+    def mutable_dataclass_call() -> object:
+        for _ in range(count):
+            record = SyscallMutableDataclass(*fields)
+        return record
+
     runs = {
         "NamedTuple via tuple.__new__ (the parser's way)": as_parser_builds,
+        "dataclass(slots=True)": mutable_dataclass_call,
         "NamedTuple via Syscall(...)": namedtuple_call,
         "dataclass(slots=True, frozen=True)": dataclass_call,
     }
