@@ -1,0 +1,141 @@
+"""Judge a trace against a policy: findings become violations, or are allowed.
+
+Contract: `check_trace(trace_arg, policy)` opens the trace (`TraceDirError` when it cannot be
+read), runs the one analysis pass with the policy's `Rules` while keeping only the pytest
+plugin's marker syscalls, and returns a `CheckResult`: the violations in time order, each with
+its rule ("max-block-ms", "max-step-ms", "forbidden-syscalls"), its source location and the
+test that was running (when the trace has test markers), plus how many findings the
+allow-lists let through and warnings. `evaluate(summary, policy)` does the same from a
+`TraceSummary` already made. It refuses (`UsageError`) a forbidden syscall the trace did not
+record, since the check could not see it. Nothing here writes output.
+"""
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syscorr import tracedir
+from syscorr.analysis.findings import MS, Finding
+from syscorr.analysis.summary import TraceSummary, summarize
+from syscorr.check.policy import Policy
+from syscorr.check.testspans import TestSpans, is_marker
+from syscorr.errors import UsageError
+from syscorr.load import open_trace
+
+RULE_OF_KIND = {
+    "blocking-syscall": "max-block-ms",
+    "long-step": "max-step-ms",
+    "forbidden-syscall": "forbidden-syscalls",
+}
+RULES = ("max-block-ms", "max-step-ms", "forbidden-syscalls")
+
+
+@dataclass(frozen=True)
+class Violation:
+    finding: Finding
+    rule: str  # RULES
+    test: str | None  # pytest node id running at the time, when the trace has markers
+
+    @property
+    def filename(self) -> str | None:
+        return self.finding.frame.filename if self.finding.frame else None
+
+    @property
+    def line(self) -> int | None:
+        return self.finding.frame.line if self.finding.frame else None
+
+    @property
+    def function(self) -> str | None:
+        return self.finding.frame.qualname if self.finding.frame else None
+
+    @property
+    def duration_ms(self) -> float:
+        return self.finding.duration_ns / MS
+
+    def message(self) -> str:
+        return self.finding.message()
+
+
+@dataclass
+class CheckResult:
+    trace: str
+    policy: Policy
+    violations: list[Violation]
+    allowed: int = 0
+    tests: list[str] = field(default_factory=list)  # node ids seen, in run order
+    warnings: list[str] = field(default_factory=list)
+    loops: int = 0  # event-loop threads seen
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations
+
+
+def module_candidates(filename: str) -> list[str]:
+    """Dotted names a file may be imported as: `a/b/pkg/mod.py` -> mod, pkg.mod, b.pkg.mod..."""
+    path = Path(filename)
+    parts = list(path.with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    parts = [p for p in parts if p not in ("/", "")]
+    return [".".join(parts[i:]) for i in range(len(parts) - 1, -1, -1)]
+
+
+def _matches_module(filename: str, patterns: tuple[str, ...]) -> bool:
+    names = module_candidates(filename)
+    for pattern in patterns:
+        for name in names:
+            if fnmatch.fnmatchcase(name, pattern) or name.startswith(pattern + "."):
+                return True
+    return False
+
+
+def is_allowed(finding: Finding, test: str | None, policy: Policy) -> bool:
+    frame = finding.frame
+    if frame is not None:
+        if policy.allow_modules and _matches_module(frame.filename, policy.allow_modules):
+            return True
+        if any(fnmatch.fnmatchcase(frame.qualname, p) for p in policy.allow_functions):
+            return True
+    if test is not None and any(fnmatch.fnmatchcase(test, p) for p in policy.allow_tests):
+        return True
+    return False
+
+
+def _recorded_syscalls(meta: dict) -> set[str] | None:
+    names = (meta.get("syscall_set") or {}).get("syscalls")
+    return set(names) if names else None
+
+
+def evaluate(summary: TraceSummary, policy: Policy, trace_label: str = "") -> CheckResult:
+    recorded = _recorded_syscalls(summary.meta)
+    if recorded is not None:
+        unseen = [name for name in policy.forbidden if name not in recorded]
+        if unseen:
+            raise UsageError(
+                f"the trace did not record {unseen[0]}, which the policy forbids, so the check "
+                f"cannot see it: record with `syscorr run --syscalls all` (or a list with it)"
+            )
+    spans = TestSpans.from_items(summary.items)
+    violations: list[Violation] = []
+    allowed = 0
+    for finding in sorted(summary.findings, key=lambda f: (f.ts or 0, f.pid)):
+        test = spans.test_at(finding.pid, finding.ts)
+        if is_allowed(finding, test, policy):
+            allowed += 1
+            continue
+        violations.append(Violation(finding, RULE_OF_KIND[finding.kind], test))
+    warnings = list(summary.warnings)
+    loops = len(summary.accounts.loops)
+    if not loops:
+        warnings.append("no asyncio event loop ran in this trace: there was nothing to check")
+    return CheckResult(
+        trace_label, policy, violations, allowed, spans.nodeids(), warnings, loops=loops
+    )
+
+
+def check_trace(trace_arg, policy: Policy) -> CheckResult:
+    trace = tracedir.resolve(trace_arg)
+    loaded = open_trace(trace)
+    summary = summarize(loaded, policy.rules(), keep=is_marker)
+    return evaluate(summary, policy, str(trace.path))

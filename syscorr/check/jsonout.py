@@ -1,0 +1,43 @@
+"""`syscorr check --json`: the result as one JSON object.
+
+Contract: `write_json(result, stream)` writes {"trace", "passed", "policy", "violations": [...],
+"allowed", "tests", "warnings"}; each violation has rule, kind, message, file (absolute or as
+recorded), line, function, task, callback, syscall, duration_ms, test, pid, log_line.
+"""
+
+import json
+
+from syscorr.check.evaluate import CheckResult, Violation
+
+
+def violation_dict(violation: Violation) -> dict:
+    f = violation.finding
+    return {
+        "rule": violation.rule,
+        "kind": f.kind,
+        "message": violation.message(),
+        "file": violation.filename,
+        "line": violation.line,
+        "function": violation.function,
+        "task": f.task,
+        "callback": f.callback,
+        "syscall": f.syscall,
+        "duration_ms": round(violation.duration_ms, 3),
+        "test": violation.test,
+        "pid": f.pid,
+        "log_line": f.lineno,
+    }
+
+
+def write_json(result: CheckResult, stream) -> None:
+    data = {
+        "trace": result.trace,
+        "passed": result.passed,
+        "policy": result.policy.as_dict(),
+        "violations": [violation_dict(v) for v in result.violations],
+        "allowed": result.allowed,
+        "tests": result.tests,
+        "warnings": result.warnings,
+    }
+    json.dump(data, stream, indent=2)
+    stream.write("\n")
