@@ -11,6 +11,7 @@ It finds a Python 3.12+ itself (pyenv, then PATH) and needs nothing but the stan
 
 import argparse
 import glob
+import json
 import os
 import shutil
 import statistics
@@ -72,11 +73,67 @@ def compare_agent_with_plain(python, app_args, runs):
     return {name: statistics.median(samples) for name, samples in times.items()}
 
 
-def compare_syscorr_run_with_strace(python, app_args, runs):
-    """HOOK for the runner's engineer: `syscorr run` against plain `strace -f` with the same
-    syscall set (goal <= 1.15x). Return {name: median seconds} like compare_agent_with_plain,
-    or None while it is not implemented; main() prints whatever it returns."""
+def syscorr_python():
+    """An interpreter that can import syscorr (the project's .venv, else this one)."""
+    for candidate in (ROOT / ".venv" / "bin" / "python", Path(sys.executable)):
+        probe = subprocess.run([str(candidate), "-c", "import syscorr"], capture_output=True)
+        if candidate.exists() and probe.returncode == 0:
+            return str(candidate)
     return None
+
+
+def plain_strace_argv(syscorr_py, target, log_path):
+    """The exact strace argv `syscorr run` would use (same syscall set and flags), no agent."""
+    code = (
+        "import json, sys; from pathlib import Path;"
+        "from syscorr.capture.strace import StraceBackend;"
+        "from syscorr.capture.backend import CaptureOptions;"
+        "from syscorr.capture.syscall_sets import resolve;"
+        "name, calls = resolve('asyncio');"
+        "opts = CaptureOptions(calls, name, 256, True);"
+        "print(json.dumps(StraceBackend().command(json.loads(sys.argv[1]), Path(sys.argv[2]),"
+        " opts)))"
+    )
+    out = subprocess.run(
+        [syscorr_py, "-c", code, json.dumps(target), str(log_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def timed_command(argv):
+    start = time.perf_counter()
+    result = subprocess.run(argv, capture_output=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"bench_agent: {argv[:3]}... failed: {result.stderr[-500:]!r}")
+    return elapsed
+
+
+def compare_syscorr_run_with_strace(python, app_args, runs):
+    """`syscorr run` (strace + agent) against plain `strace -f` with the same syscall set and
+    flags (goal <= 1.15x): {name: median seconds}, runs interleaved."""
+    syscorr_py = syscorr_python()
+    if syscorr_py is None or shutil.which("strace") is None:
+        print("(skipping syscorr run vs strace: needs strace and an importable syscorr)")
+        return None
+    target = [python, str(ECHO), *app_args]
+    times = {"strace -f": [], "syscorr run": []}
+    with tempfile.TemporaryDirectory(prefix="syscorr-bench-") as tmp:
+        strace_argv = plain_strace_argv(syscorr_py, target, Path(tmp) / "plain.log")
+        for i in range(runs + 1):
+            plain = timed_command(strace_argv)
+            out = Path(tmp) / f"run{i}"
+            traced = timed_command(
+                [syscorr_py, "-m", "syscorr", "run", "-q", "-o", str(out), "--", *target]
+            )
+            shutil.rmtree(out)
+            if i:  # the first pair warms caches
+                times["strace -f"].append(plain)
+                times["syscorr run"].append(traced)
+    return {name: statistics.median(samples) for name, samples in times.items()}
 
 
 def print_medians(title, medians, baseline, goal):

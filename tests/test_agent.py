@@ -97,7 +97,8 @@ def latest_names(log: AgentLog) -> dict[int, str]:
 
 
 def test_seed_records_two_worker_tasks_with_every_step(python, tmp_path):
-    result = run(python, [APPS / "seed.py"], agent_dir=tmp_path)
+    # SYSCORR_CALL_GAP_NS=0: write every CALL, not only those a pause follows
+    result = run(python, [APPS / "seed.py"], agent_dir=tmp_path, env={"SYSCORR_CALL_GAP_NS": "0"})
     assert result.returncode == 0, result.stderr
     log = only_log(tmp_path)
     assert log.damaged == 0 and log.errors == [] and log.end is not None
@@ -119,6 +120,29 @@ def test_seed_records_two_worker_tasks_with_every_step(python, tmp_path):
     assert {e.tid for e in log.events} == {log.meta["main_tid"]}
     calls = [e for e in worker if e.kind == EventKind.CALL]
     assert {log.codes[e.code].line_at(e.offset) for e in calls} >= {11, 12, 13}  # print/sleep
+
+
+def test_by_default_only_calls_followed_by_a_pause_are_written(python, tmp_path):
+    """The call before a blocking syscall is kept (it names the line); quick ones are not."""
+    result = run(python, [APPS / "blocking.py"], agent_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    log = only_log(tmp_path)
+    assert log.meta["call_gap_ns"] == 500_000
+    lines = {
+        (log.codes[e.code].qualname, log.codes[e.code].line_at(e.offset))
+        for e in log.events
+        if e.kind == EventKind.CALL
+    }
+    source = (APPS / "blocking.py").read_text().splitlines()
+    blocks = {i for i, text in enumerate(source, 1) if "# BLOCKS" in text}
+    assert {line for _, line in lines} >= blocks
+    (tmp_path / "all").mkdir()
+    every = run(
+        python, [APPS / "blocking.py"], agent_dir=tmp_path / "all", env={"SYSCORR_CALL_GAP_NS": "0"}
+    )
+    assert every.returncode == 0
+    all_calls = [e for e in only_log(tmp_path / "all").events if e.kind == EventKind.CALL]
+    assert len(all_calls) > 3 * len(lines)
 
 
 def test_seed_events_are_in_time_order_and_callbacks_bracket_steps(python, tmp_path):

@@ -41,6 +41,7 @@ WORK_END = 14
 # ---- end of event kinds ----
 
 TOOL_NAME = "syscorr"
+DEFAULT_CALL_GAP_NS = 500_000
 TOOL_ID_PREFERENCE = (4, 3, 5, 2, 1, 0)
 COROUTINE_FLAGS = 0x80 | 0x100 | 0x200  # CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR
 
@@ -85,6 +86,9 @@ class Agent:
         self.clock_name = "monotonic" if environ.get("SYSCORR_CLOCK") == "monotonic" else "realtime"
         self.clock = time.monotonic_ns if self.clock_name == "monotonic" else time.time_ns
         self.call_sites = environ.get("SYSCORR_CALL_SITES", "1") != "0"
+        # CALL events are written only before a pause longer than this (0: every call)
+        gap = environ.get("SYSCORR_CALL_GAP_NS", "")
+        self.call_gap_ns = int(gap) if gap.isdigit() else DEFAULT_CALL_GAP_NS
         self.debug_enabled = environ.get("SYSCORR_AGENT_DEBUG") == "1"
         self.fail_after = int(environ.get("SYSCORR_AGENT_TEST_FAIL_AFTER", "0") or 0)
         self.tool = None
@@ -172,6 +176,7 @@ class Agent:
             "clock": self.clock_name,
             "tool_id": self.tool,
             "call_sites": self.call_sites,
+            "call_gap_ns": self.call_gap_ns,
             "main_tid": self._tid(),
             "start_realtime_ns": time.time_ns(),
             "start_monotonic_ns": time.monotonic_ns(),
@@ -391,12 +396,39 @@ class Agent:
         codes, codes_get, task_names = self._codes, self._codes.get, self._task_names
         asyncio_api, disable = self._asyncio_api, sys.monitoring.DISABLE
 
+        # CALL events are frequent; only the call a long pause follows matters (it names the
+        # line of a blocking call), so each thread's last call waits in `pending` and is
+        # written only when the thread's next event comes more than `gap` ns after it.
+        pending, gap = {}, self.call_gap_ns
+        pending_pop = pending.pop
+
+        def flush(tid, call):
+            loop = asyncio_api[0]()
+            task = asyncio_api[1](loop) if loop is not None else None
+            event(CALL, tid, call[0], 0 if task is None else id(task), call[1], call[2])
+
+        def on_call(code, offset, _callable, _arg0):
+            try:
+                ts = clock()
+                ident = get_ident()
+                last = pending_pop(ident, None)
+                if last is not None and ts - last[0] > gap:
+                    flush(tids_get(ident) or new_thread(), last)
+                pending[ident] = (ts, codes[id(code)][0], offset)
+            except Exception as exc:
+                fail(exc)
+
         def record(kind, code, offset, _arg=None, _arg2=None):
             """A local event on a coroutine (or PY_RETURN of Handle._run: CALLBACK_END)."""
             try:
                 code_id, role, _ = codes[id(code)]
                 ts = clock()
-                tid = tids_get(get_ident()) or new_thread()
+                ident = get_ident()
+                tid = tids_get(ident) or new_thread()
+                if pending:
+                    last = pending_pop(ident, None)
+                    if last is not None and ts - last[0] > gap:
+                        flush(tid, last)
                 if role is not _CORO:
                     if role is _WORK_RUN:
                         event(WORK_END, tid, ts, 0, code_id, offset)
@@ -453,7 +485,7 @@ class Agent:
             ev.PY_START: on_start,
             ev.PY_RESUME: functools.partial(record, PY_RESUME),
             ev.PY_YIELD: functools.partial(record, PY_YIELD),
-            ev.CALL: functools.partial(record, CALL),
+            ev.CALL: on_call if self.call_gap_ns > 0 else functools.partial(record, CALL),
             ev.PY_RETURN: functools.partial(record, PY_RETURN),
             ev.PY_THROW: functools.partial(on_throw_or_unwind, PY_THROW),
             ev.PY_UNWIND: functools.partial(on_throw_or_unwind, PY_UNWIND),
