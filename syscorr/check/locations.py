@@ -10,9 +10,12 @@ from pathlib import Path
 
 
 def display_path(filename: str, base: str | os.PathLike | None = None) -> str:
-    base_path = Path(base) if base else Path.cwd()
+    base_path = Path(os.path.abspath(base if base else os.getcwd()))
+    path = Path(os.path.abspath(filename))
+    if path.is_relative_to(base_path):  # as recorded, symlinks kept
+        return str(path.relative_to(base_path))
     try:
-        return str(Path(filename).resolve().relative_to(base_path.resolve()))
+        return str(path.resolve().relative_to(base_path.resolve()))
     except (ValueError, OSError):
         return filename
 
