@@ -1,5 +1,5 @@
 // syscorr HTML report: the interactive timeline drawn on one canvas.
-// Contract: reads the JSON in <script id="syscorr-data" type="application/json"> (see
+// Contract: reads the JSON data element #syscorr-data (application/json; see
 // htmlreport.py for its shape), draws one lane per track (nesting depth = rows), zooms and pans
 // (wheel with Ctrl/Alt or the W/S/A/D keys zoom and pan; drag pans; plain wheel scrolls lanes),
 // shows a slice's details on hover, selects it on click, jumps to a finding or search match on
