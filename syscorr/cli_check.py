@@ -74,15 +74,19 @@ def register(app: typer.Typer, fail) -> None:
     @app.command(help=CHECK_HELP)
     def check(
         trace: Annotated[
-            str | None, typer.Argument(help="Trace directory (default: latest).")
+            str | None, typer.Argument(metavar="TRACE", help="Trace directory (default: latest).")
         ] = None,
         max_block_ms: Annotated[
             float | None,
-            typer.Option(help="Fail on a loop-thread syscall this long (ms; default 10)."),
+            typer.Option(
+                metavar="MS", help="Fail on a loop-thread syscall this long (ms; default 10)."
+            ),
         ] = None,
         max_step_ms: Annotated[
             float | None,
-            typer.Option(help="Fail on a step this long without yielding (ms; default 100)."),
+            typer.Option(
+                metavar="MS", help="Fail on a step this long without yielding (ms; default 100)."
+            ),
         ] = None,
         forbid: Annotated[
             list[str] | None,
@@ -92,19 +96,25 @@ def register(app: typer.Typer, fail) -> None:
             ),
         ] = None,
         allow_module: Annotated[
-            list[str] | None, typer.Option(help="Let findings in this module pass (glob).")
+            list[str] | None,
+            typer.Option(metavar="MODULE", help="Let findings in this module pass (glob)."),
         ] = None,
         allow_function: Annotated[
             list[str] | None,
-            typer.Option(help="Let findings in this function pass (qualname glob)."),
+            typer.Option(
+                metavar="FUNC", help="Let findings in this function pass (qualname glob)."
+            ),
         ] = None,
         allow_test: Annotated[
             list[str] | None,
-            typer.Option(help="Let findings while this test ran pass (node id glob)."),
+            typer.Option(metavar="NODEID", help="Let findings while this test ran pass (glob)."),
         ] = None,
         config: Annotated[
             Path | None,
-            typer.Option(help="Read [tool.syscorr] from this file, not the nearest pyproject."),
+            typer.Option(
+                metavar="FILE",
+                help="Read [tool.syscorr] from this file, not the nearest pyproject.",
+            ),
         ] = None,
         junit: Annotated[
             Path | None, typer.Option(metavar="FILE", help="Also write a JUnit XML report.")
