@@ -355,7 +355,7 @@
     document.getElementById("match-count").textContent = found >= 200 ? "200+ matches" : found + " matches";
   });
 
-  window.syscorrReport = { view, lanes, counters, select, jump, zoomTo, hit, describe,
+  window.syscorrReport = { view, lanes, counters, select, jump, zoomTo, hit, describe, paint,
                            get selected() { return selected; } };
   resize();
   document.body.dataset.ready = "1";
