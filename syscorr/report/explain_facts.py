@@ -1,0 +1,277 @@
+"""The facts `syscorr explain` tells its story from, gathered in the one summary pass.
+
+Contract: `Facts.observe(item)` is handed every correlation item (it is the `keep` predicate of
+`summarize`, and always answers False so the summary keeps nothing itself); it keeps, up to fixed
+caps, the steps, loop iterations and syscalls of loop threads, plus the set-up calls that matter
+to the story wherever they happen (non-blocking mode, epoll creation and registration) and the
+first EAGAIN failures. `finish()` sorts them by time and indexes syscalls by step. The query
+methods pick the examples the narrative quotes; each returns None (or empty) when the trace has
+no such example, and never raises on odd traces. `SourceLines` quotes a line of a traced program
+when its file can be found (next to the trace or where it was recorded), else says nothing.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from syscorr.correlate.engine import INPUT_CALLS
+from syscorr.correlate.model import (
+    OWNER_PROCESS,
+    Frame,
+    IterationItem,
+    StepItem,
+    SyscallItem,
+)
+
+MAX_STEPS = 5000
+MAX_ITERATIONS = 5000
+MAX_CALLS = 20000
+MAX_SETUP = 200
+MAX_EAGAIN = 20
+NONBLOCK_CREATORS = frozenset({"socket", "socketpair", "accept4", "pipe2", "eventfd2"})
+EPOLL_SETUP = frozenset({"epoll_create", "epoll_create1", "epoll_ctl"})
+OUTPUT_FDS = (1, 2)
+
+
+def is_library(filename: str) -> bool:
+    """asyncio's own files and the standard library (not the user's program)."""
+    return "/asyncio/" in filename or "/lib/python3" in filename or filename.startswith("<")
+
+
+def sets_nonblocking(call) -> bool:
+    name, args = call.name, call.args
+    if name == "fcntl":
+        return "F_SETFL" in args and "O_NONBLOCK" in args
+    if name == "ioctl":
+        return "FIONBIO" in args and "[1]" in args
+    return name in NONBLOCK_CREATORS and "NONBLOCK" in args and not call.errno
+
+
+def step_ts(item) -> int:
+    kind = type(item)
+    if kind is SyscallItem:
+        return item.call.ts or 0
+    if kind is StepItem:
+        return item.start
+    return item.wait.ts or 0
+
+
+class Facts:
+    def __init__(self) -> None:
+        self.steps: list[StepItem] = []
+        self.iterations: list[IterationItem] = []
+        self.calls: list[SyscallItem] = []  # syscalls on loop threads (not process-owned)
+        self.setup: list[SyscallItem] = []  # non-blocking mode, epoll set-up, anywhere
+        self.eagain: list[SyscallItem] = []
+        self.eagain_count = 0
+        self.truncated = False  # a cap was reached: examples come from the first part
+        self._by_step: dict[tuple[int, int], list[SyscallItem]] = {}
+
+    def observe(self, item) -> bool:
+        kind = type(item)
+        if kind is SyscallItem:
+            self._call(item)
+        elif kind is StepItem:
+            self._keep(self.steps, item, MAX_STEPS)
+        elif kind is IterationItem:
+            self._keep(self.iterations, item, MAX_ITERATIONS)
+        return False
+
+    def _keep(self, into: list, item, cap: int) -> None:
+        if len(into) < cap:
+            into.append(item)
+        else:
+            self.truncated = True
+
+    def _call(self, item: SyscallItem) -> None:
+        call = item.call
+        if call.errno == "EAGAIN":
+            self.eagain_count += 1
+            if len(self.eagain) < MAX_EAGAIN:
+                self.eagain.append(item)
+        if (call.name in EPOLL_SETUP or sets_nonblocking(call)) and len(self.setup) < MAX_SETUP:
+            self.setup.append(item)
+        if item.owner != OWNER_PROCESS:
+            self._keep(self.calls, item, MAX_CALLS)
+
+    def finish(self) -> "Facts":
+        for items in (self.steps, self.iterations, self.calls, self.setup, self.eagain):
+            items.sort(key=step_ts)
+        for item in self.calls:
+            if item.step is not None:
+                self._by_step.setdefault((item.pid, item.step), []).append(item)
+        return self
+
+    # ---- queries ----
+
+    def calls_of(self, step: StepItem) -> list[SyscallItem]:
+        return self._by_step.get((step.pid, step.index), [])
+
+    def output_of(self, step: StepItem) -> str | None:
+        """What the step printed (its writes to stdout/stderr), as text."""
+        parts = []
+        for item in self.calls_of(step):
+            fd = item.fd_key[1] if item.fd_key else None
+            if item.call.name in ("write", "writev") and fd in OUTPUT_FDS:
+                data = item.call.data()
+                if data is not None:
+                    parts.append(data.data.decode("utf-8", "replace"))
+        text = "".join(parts).strip()
+        return text or None
+
+    def task_steps(self) -> list[StepItem]:
+        return [s for s in self.steps if s.kind == "task"]
+
+    def user_task_steps(self) -> list[StepItem]:
+        """Steps of tasks whose coroutine is in the user's code (not asyncio's own)."""
+        users = self.user_tasks()
+        return [s for s in self.task_steps() if (s.pid, s.task) in users]
+
+    def user_tasks(self) -> dict[tuple[int, int], StepItem]:
+        """(pid, task key) -> first step, for tasks whose first frame is in the user's code."""
+        firsts: dict[tuple[int, int], StepItem] = {}
+        for step in self.task_steps():
+            firsts.setdefault((step.pid, step.task), step)
+        return {
+            key: step
+            for key, step in firsts.items()
+            if step.resumed_at is not None and not is_library(step.resumed_at.filename)
+        }
+
+    def example_coroutine(self) -> tuple[StepItem, StepItem | None] | None:
+        """A user task's first step that suspended, and its next step: prefer a task started by
+        another (a worker) over the program's root task."""
+        firsts = sorted(self.user_tasks().values(), key=lambda s: s.start)
+        started = [s for s in firsts if s.started_by == "start" and s.ended_by == "yield"]
+        if not started:
+            return None
+        workers = [s for s in started if s.suspended_at and len(s.suspended_at) > 1]
+        first = (workers or started[1:] or started)[0]
+        later = next(
+            (s for s in self.task_steps() if s.task == first.task and s.start > first.start), None
+        )
+        return first, later
+
+    def loop_threads(self) -> list[tuple[int, int]]:
+        seen: dict[tuple[int, int], None] = {}
+        for it in self.iterations:
+            seen.setdefault((it.pid, it.tid), None)
+        return list(seen)
+
+    def iteration(self, tid: int, index: int | None) -> IterationItem | None:
+        if index is None:
+            return None
+        return next((i for i in self.iterations if i.tid == tid and i.index == index), None)
+
+    def steps_in(self, tid: int, index: int) -> list[StepItem]:
+        return [s for s in self.steps if s.tid == tid and s.iteration == index]
+
+    def timer_wake(self) -> tuple[StepItem, IterationItem] | None:
+        """A task step woken by a timer, with the iteration whose wait timed out for it;
+        prefers a wait with a real timeout (not 0) and a user task."""
+        users = self.user_tasks()
+        best = None
+        for step in self.task_steps():
+            if step.wake is None or step.wake.cause != "timer":
+                continue
+            it = self.iteration(step.tid, step.wake.iteration)
+            if it is None:
+                continue
+            score = (bool(it.timeout_ns), (step.pid, step.task) in users)
+            if best is None or score > best[0]:
+                best = (score, step, it)
+        return None if best is None else (best[1], best[2])
+
+    def fd_wake(self) -> tuple[StepItem, IterationItem, SyscallItem | None] | None:
+        """A task step woken because the selector reported an fd ready, the iteration that
+        reported it, and the read a callback made on that fd in that iteration (examples
+        with such a read, in a user task, come first)."""
+        users = self.user_tasks()
+        best = None
+        for step in self.task_steps():
+            wake = step.wake
+            if wake is None or wake.cause != "fd-ready" or wake.fd is None:
+                continue
+            it = self.iteration(step.tid, wake.iteration)
+            if it is None or not any(fd == wake.fd for fd, _ in it.ready):
+                continue
+            read = next(
+                (
+                    c
+                    for c in self.calls
+                    if c.call.tid == step.tid
+                    and c.iteration == wake.iteration
+                    and c.fd_key is not None
+                    and c.fd_key[1] == wake.fd
+                    and c.call.name in INPUT_CALLS
+                    and (c.call.retval or 0) > 0
+                ),
+                None,
+            )
+            score = (read is not None, (step.pid, step.task) in users)
+            if best is None or score > best[0]:
+                best = (score, (step, it, read))
+            if score == (True, True):
+                break
+        return None if best is None else best[1]
+
+    def ready_then_read(self) -> tuple[IterationItem, SyscallItem] | None:
+        """Without agent events: a wait that reported an fd readable, and the read on that fd
+        that followed in the same iteration."""
+        for it in self.iterations:
+            readable = {fd for fd, events in it.ready if "IN" in events}
+            for c in self.calls:
+                if (
+                    c.call.tid == it.tid
+                    and c.iteration == it.index
+                    and c.fd_key is not None
+                    and c.fd_key[1] in readable
+                    and c.call.name in INPUT_CALLS
+                    and (c.call.retval or 0) > 0
+                ):
+                    return it, c
+        return None
+
+    def nonblocking_calls(self) -> Iterator[SyscallItem]:
+        return (c for c in self.setup if sets_nonblocking(c.call))
+
+    def epoll_created(self) -> SyscallItem | None:
+        return next(
+            (c for c in self.setup if c.call.name in ("epoll_create", "epoll_create1")), None
+        )
+
+    def epoll_added(self) -> list[SyscallItem]:
+        return [
+            c for c in self.setup if c.call.name == "epoll_ctl" and "EPOLL_CTL_ADD" in c.call.args
+        ]
+
+
+class SourceLines:
+    """Quote lines of the traced program's files, found where they were or next to the trace."""
+
+    def __init__(self, bases: list[Path]) -> None:
+        self.bases = bases
+        self._files: dict[str, list[str] | None] = {}
+
+    def line(self, frame: Frame | None) -> str | None:
+        if frame is None or is_library(frame.filename):
+            return None
+        lines = self._files.get(frame.filename, ...)
+        if lines is ...:
+            lines = self._files[frame.filename] = self._read(frame.filename)
+        if lines is None or not 0 < frame.line <= len(lines):
+            return None
+        return lines[frame.line - 1].strip() or None
+
+    def _read(self, filename: str) -> list[str] | None:
+        path = Path(filename)
+        parts = path.parts[1:] if path.is_absolute() else path.parts
+        candidates = [path] + [
+            base / Path(*parts[i:]) for base in self.bases for i in range(len(parts))
+        ]
+        for candidate in candidates:
+            try:
+                if candidate.is_file():
+                    return candidate.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+        return None
