@@ -88,6 +88,13 @@ def test_blocking_findings_carry_task_line_and_the_raw_call():
         assert call["owner"] == "task" and call["duration_ns"] == finding["duration_ns"]
 
 
+def test_wait_forever_is_null_timeout():
+    document = json.loads(render_json("echo"))
+    forever = [it for it in document["iterations"] if it["wait"]["log"]["line"] == 769]
+    assert forever and forever[0]["timeout_ns"] is None
+    assert all(it["timeout_ns"] is None or it["timeout_ns"] >= 0 for it in document["iterations"])
+
+
 def test_task_filter_narrows_items_not_accounts():
     filt = TimelineFilter.of(["client-0"], None, None, None, None, 500, None)
     document = json.loads(render_json("echo", {"filters": filt}))

@@ -102,7 +102,8 @@ def iteration_json(it: IterationItem) -> dict:
             "duration_ns": wait.duration,
             "log": {"source": wait.source, "line": wait.lineno, "end_line": wait.end_lineno},
         },
-        "timeout_ns": it.timeout_ns,
+        # the parser spells "block until I/O" as a negative timeout; the schema says null
+        "timeout_ns": None if it.timeout_ns is None or it.timeout_ns < 0 else it.timeout_ns,
         "waited_ns": it.waited_ns,
         "ready": [{"fd": fd, "events": events} for fd, events in it.ready],
         "busy_ns": it.busy_ns,
