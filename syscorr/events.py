@@ -14,7 +14,10 @@ import errno
 import json
 import mmap
 import os
+import re
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
 from typing import NamedTuple
@@ -67,7 +70,7 @@ class EventKind(IntEnum):
 
 
 class AgentEvent(NamedTuple):
-    kind: EventKind
+    kind: int  # an EventKind value (a plain int: cheap to hash and compare)
     tid: int  # native thread id (strace's "pid" column)
     ts: int  # ns
     task: int  # id() of asyncio.current_task(), 0 when none; for CALLBACK_START: the Task the
@@ -108,6 +111,8 @@ class AgentLog(NamedTuple):
     errors: list[str]  # agent-internal errors it recorded before disabling itself
     damaged: int  # bytes at the tail that could not be read as records (0 when clean)
     end: dict | None = None  # the end record of a normal exit; None after SIGKILL / os._exit
+    path: Path | None = None  # the file, for `iter_agent_events` when `events` was not loaded
+    event_count: int = 0  # events in the log (also when `events` was not loaded)
 
 
 _KINDS = {kind.value: kind for kind in EventKind}
@@ -128,21 +133,44 @@ def read_agent_logs(directory: str | os.PathLike) -> list[AgentLog]:
     return sorted(logs, key=lambda log: log.pid)
 
 
-def read_agent_log(path: str | os.PathLike) -> AgentLog:
+def read_agent_log(path: str | os.PathLike, events: bool = True) -> AgentLog:
     """Read one agent log. Raises TraceDirError only when the file cannot be read, is not an
-    agent log, or was written in a newer format than this reader knows."""
+    agent log, or was written in a newer format than this reader knows. With `events=False`
+    the events are counted but not kept (`iter_agent_events` streams them later)."""
     path = Path(path)
+    with _open_log(path) as (data, fd):
+        log = _LogBuilder(_check_header(path, data))
+        walker = _walk(data, log)
+        if events:
+            log.events = list(walker)
+        else:
+            for _ in walker:
+                pass
+        return log.build(_written_end(data, fd, log.stop) - log.stop, path)
+
+
+def iter_agent_events(path: str | os.PathLike) -> Iterator[AgentEvent]:
+    """The events of one agent log in file order (= time order per thread), streaming: memory
+    stays flat however large the log. Damage ends the stream, as in `read_agent_log`."""
+    path = Path(path)
+    with _open_log(path) as (data, _fd):
+        _check_header(path, data)
+        yield from _walk(data, _LogBuilder(0))
+
+
+@contextmanager
+def _open_log(path: Path):
     try:
         with open(path, "rb") as f:
             if os.fstat(f.fileno()).st_size < _header.size:
                 raise TraceDirError(f"{path} is not a syscorr agent log (too short)")
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return _parse_log(path, data, f.fileno())
+                yield data, f.fileno()
     except OSError as err:
         raise TraceDirError(f"cannot read agent log {path}: {err.strerror or err}") from None
 
 
-def _parse_log(path: Path, data: mmap.mmap, fd: int) -> AgentLog:
+def _check_header(path: Path, data: mmap.mmap) -> int:
     magic, version, header_size, event_size, pid = _header.unpack_from(data, 0)
     if magic != MAGIC:
         raise TraceDirError(f"{path} is not a syscorr agent log (bad magic)")
@@ -151,29 +179,53 @@ def _parse_log(path: Path, data: mmap.mmap, fd: int) -> AgentLog:
             f"{path} was written in agent log format {version}, newer than this syscorr reads "
             f"({FORMAT_VERSION}): upgrade with `pip install -U syscorr`"
         )
-    log = _LogBuilder(pid)
-    pos, end = header_size, len(data)
-    unpack_event, kinds, events = _event.unpack_from, _KINDS, log.events
-    while pos < end:
-        kind = data[pos]
-        if kind == 0:
-            break  # never written: the live end of the log, or its end after a kill
-        if kind < REC_META:
-            if pos + event_size > end or kind not in kinds:
+    return pid
+
+
+# A run of events: kind bytes every EVENT_SIZE bytes, each a known kind. The walker looks at
+# most RUN_WINDOW events ahead, then decodes the whole run with one iter_unpack.
+RUN_WINDOW = 4096
+_NOT_AN_EVENT = re.compile(b"[^" + re.escape(bytes(sorted(k.value for k in EventKind))) + b"]")
+
+
+def _walk(data: mmap.mmap, log: "_LogBuilder") -> Iterator[AgentEvent]:
+    """Yield the events and hand the other records to `log`; `log.stop` is where it ended."""
+    size = _event.size
+    pos, end = _header.size, len(data)
+    seq = 0
+    iter_unpack, search = _event.iter_unpack, _NOT_AN_EVENT.search
+    try:
+        while pos < end:
+            kind = data[pos]
+            if kind == 0:
+                break  # never written: the live end of the log, or its end after a kill
+            if kind < REC_META:
+                window = data[pos : min(end, pos + RUN_WINDOW * size) : size]
+                found = search(window)
+                run = found.start() if found else len(window)
+                if run and pos + run * size > end:
+                    run = (end - pos) // size
+                if run == 0:
+                    break  # an unknown kind or a torn event: damage
+                chunk = data[pos : pos + run * size]
+                for kind, _f, _r, tid, ts, task, code, offset in iter_unpack(chunk):
+                    # a plain int: comparisons with EventKind work, and hashing it is cheap
+                    yield AgentEvent(kind, tid, ts, task, code, offset, seq)
+                    seq += 1
+                pos += run * size
+                log.event_count = seq
+                continue
+            if pos + _head.size > end:
                 break
-            kind, _flags, _reserved, tid, ts, task, code, offset = unpack_event(data, pos)
-            events.append(AgentEvent(kinds[kind], tid, ts, task, code, offset, len(events)))
-            pos += event_size
-            continue
-        if pos + _head.size > end:
-            break
-        rtype, _flags, _reserved, length = _head.unpack_from(data, pos)
-        total = _head.size + -(-length // RECORD_ALIGN) * RECORD_ALIGN
-        payload = data[pos + _head.size : pos + _head.size + length]
-        if pos + total > end or not log.add(rtype, payload):
-            break
-        pos += total
-    return log.build(_written_end(data, fd, pos) - pos)
+            rtype, _flags, _reserved, length = _head.unpack_from(data, pos)
+            total = _head.size + -(-length // RECORD_ALIGN) * RECORD_ALIGN
+            payload = data[pos + _head.size : pos + _head.size + length]
+            if pos + total > end or not log.add(rtype, payload):
+                break
+            pos += total
+    finally:
+        log.stop = pos
+        log.event_count = seq
 
 
 class _LogBuilder:
@@ -189,6 +241,8 @@ class _LogBuilder:
         self.threads: dict[int, str] = {}
         self.events: list[AgentEvent] = []
         self.errors: list[str] = []
+        self.stop = 0  # where the walk ended
+        self.event_count = 0
 
     def add(self, rtype: int, payload: bytes) -> bool:
         try:
@@ -214,7 +268,7 @@ class _LogBuilder:
             return False
         return True
 
-    def build(self, damaged: int) -> AgentLog:
+    def build(self, damaged: int, path: Path | None = None) -> AgentLog:
         return AgentLog(
             pid=self.meta.get("pid", self.pid),
             meta=self.meta,
@@ -226,6 +280,8 @@ class _LogBuilder:
             errors=self.errors,
             damaged=damaged,
             end=self.end,
+            path=path,
+            event_count=self.event_count,
         )
 
 

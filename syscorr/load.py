@@ -80,7 +80,7 @@ def open_trace(trace: tracedir.TraceDir) -> LoadedTrace:
     loaded = LoadedTrace(trace, meta, logs, [])
     for path in trace.agent_logs():
         try:
-            log = read_agent_log(path)
+            log = read_agent_log(path, events=False)  # streamed by the correlator
         except TraceDirError as err:
             loaded.warnings.append(f"agent log skipped: {err}")
             continue

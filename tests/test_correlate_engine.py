@@ -14,6 +14,7 @@ from syscorr import tracedir
 from syscorr.analysis.findings import FindingCollector
 from syscorr.correlate.engine import Correlator
 from syscorr.correlate.model import IterationItem, StepItem, SyscallItem
+from syscorr.events import iter_agent_events
 from syscorr.load import open_trace
 from tests import attribution
 from tests.conftest import APPS, run_syscorr
@@ -104,7 +105,8 @@ def test_a_clock_shift_of_50us_breaks_attribution(echo_trace):
     """The ground-truth check can fail: shift the agent's clock and it must."""
     shifted = []
     for log in echo_trace.agent_logs:
-        events = [e._replace(ts=e.ts + 50_000) for e in log.events]
+        events = [e._replace(ts=e.ts + 50_000) for e in iter_agent_events(log.path)]
+        assert events
         shifted.append(log._replace(events=events))
     items = Correlator(shifted, echo_trace.ignore_paths()).run(echo_trace.records())
     checked, wrong = attribution.check(list(items))

@@ -27,7 +27,7 @@ from syscorr.correlate.model import (
     SyscallItem,
 )
 from syscorr.correlate.steps import ClosedStep, ThreadSteps
-from syscorr.events import AgentLog, EventKind
+from syscorr.events import AgentLog, EventKind, iter_agent_events
 from syscorr.parse.records import Syscall
 
 SELECTOR_WAITS = frozenset(
@@ -79,13 +79,67 @@ class ThreadState:
     pid: int
     tid: int
     steps: ThreadSteps | None  # None when the process has no agent log
-    events: deque  # this thread's pending agent events
+    events: deque  # this thread's agent events read from its log but not yet merged
     is_loop: bool = False
     iteration: LoopIteration | None = None
     previous: LoopIteration | None = None
     wait_end: int | None = None  # when the current iteration's wait returned
     setup_window: tuple[int, int] | None = None
     on_behalf: tuple[int, int] | None = None  # (pid, id(task)) whose executor work runs here
+
+
+_CALL = int(EventKind.CALL)
+_LOOP_ITERATION = int(EventKind.LOOP_ITERATION)
+_WORK_SUBMIT, _WORK_START, _WORK_END = (
+    int(EventKind.WORK_SUBMIT),
+    int(EventKind.WORK_START),
+    int(EventKind.WORK_END),
+)
+
+
+class AgentStream:
+    """One agent log read once, in file order, into per-thread buffers on demand: a thread's
+    events are read as far as the engine needs them, so memory holds only the events other
+    threads have not consumed yet (file order and strace's order are both close to time
+    order). Executor submissions are reported to `on_submit` as they are read, which is
+    before any worker can start the work."""
+
+    def __init__(self, log: AgentLog, on_submit) -> None:
+        self.pid = log.pid
+        source = log.events if log.events or log.path is None else iter_agent_events(log.path)
+        self._events = iter(source)
+        self._buffers: dict[int, deque] = {}
+        self._on_submit = on_submit
+        self.done = False
+
+    def buffer(self, tid: int) -> deque:
+        buf = self._buffers.get(tid)
+        if buf is None:
+            buf = self._buffers[tid] = deque()
+        return buf
+
+    def tids(self) -> list[int]:
+        return list(self._buffers)
+
+    def read_until(self, tid: int, ts: int) -> None:
+        """Read until `tid` has an event at or after `ts`, or the log ends."""
+        buf = self.buffer(tid)
+        if self.done or (buf and buf[-1].ts >= ts):
+            return
+        buffers, submit, pid = self._buffers, _WORK_SUBMIT, self.pid
+        for event in self._events:
+            target = buffers.get(event.tid)
+            if target is None:
+                target = buffers[event.tid] = deque()
+            target.append(event)
+            if event.kind == submit:
+                self._on_submit(pid, event)
+            if event.tid == tid and event.ts >= ts:
+                return
+        self.done = True
+
+    def read_all(self) -> None:
+        self.read_until(-1, 0)
 
 
 class Correlator:
@@ -104,21 +158,20 @@ class Correlator:
         self.loop_tid: dict[int, int] = {}  # pid -> its (first) loop thread
         self.selfpipe = wakeups.SelfPipe()
         self._pending_names: dict[int, deque] = {}
-        self._events_by_tid: dict[int, deque] = {}
         # id(work item) -> [(ts, pid, id(task))]: who submitted executor work (ids get reused)
         self._submits: dict[int, list] = {}
+        self._streams: dict[int, AgentStream] = {}
         for log in agent_logs:
             self._pending_names[log.pid] = deque(sorted(log.task_names, key=lambda t: t.ts))
-            per_tid: dict[int, list] = {}
-            for ev in log.events:
-                per_tid.setdefault(ev.tid, []).append(ev)
-                self.pid_of.setdefault(ev.tid, log.pid)
-                if ev.kind == EventKind.WORK_SUBMIT:
-                    work = ev.code << 32 | ev.offset
-                    self._submits.setdefault(work, []).append((ev.ts, log.pid, ev.task))
-            for tid, events in per_tid.items():
-                self._events_by_tid[tid] = deque(events)
+            stream = AgentStream(log, self._note_submit)
+            self._streams[log.pid] = stream
+            for tid in log.threads:
+                self.pid_of.setdefault(tid, log.pid)
             self.pid_of.setdefault(log.pid, log.pid)
+
+    def _note_submit(self, pid: int, event) -> None:
+        work = event.code << 32 | event.offset
+        self._submits.setdefault(work, []).append((event.ts, pid, event.task))
 
     # ---- threads and processes ----
 
@@ -128,7 +181,8 @@ class Correlator:
             pid = self.pid_of.setdefault(tid, tid)
             log = self.logs.get(pid)
             steps = ThreadSteps(log.codes) if log is not None else None
-            events = self._events_by_tid.pop(tid, deque())
+            stream = self._streams.get(pid)
+            events = stream.buffer(tid) if stream is not None else deque()
             window = None
             if log is not None and tid == log.meta.get("main_tid", pid):
                 start, end = log.meta.get("setup_start_ns"), log.meta.get("setup_end_ns")
@@ -177,13 +231,17 @@ class Correlator:
                     yield from self._syscall(self._thread(0), record)
                 continue
             state = self._thread(record.tid if record.tid is not None else 0)
-            if state.events and record.ts is not None:
-                yield from self._drain(state, record.ts)
+            if state.steps is not None and record.ts is not None:
+                self._streams[state.pid].read_until(state.tid, record.ts)
+                if state.events:
+                    yield from self._drain(state, record.ts)
             yield from self._syscall(state, record)
+        for stream in self._streams.values():
+            stream.read_all()
+            for tid in stream.tids():  # threads that made no traced syscall, too
+                self._thread(tid)
         for state in list(self.threads.values()):
             yield from self._drain(state, None)
-        for tid in list(self._events_by_tid):  # threads that made no traced syscall
-            yield from self._drain(self._thread(tid), None)
         for state in list(self.threads.values()):
             if state.steps is not None:
                 for closed in state.steps.close_all():
@@ -196,30 +254,40 @@ class Correlator:
     def _drain(self, state: ThreadState, before: int | None) -> Iterator:
         events = state.events
         steps = state.steps
+        if steps is None:
+            self.stats.agent_events += len(events)
+            events.clear()
+            return
+        feed, tasks, callbacks = steps.feed, steps.tasks, steps.callbacks
+        popleft = events.popleft
+        count = 0
         while events and (before is None or events[0].ts < before):
-            event = events.popleft()
-            self.stats.agent_events += 1
-            if steps is None:
-                continue
+            event = popleft()
+            count += 1
             kind = event.kind
-            if kind >= EventKind.WORK_SUBMIT:
-                if kind == EventKind.WORK_START:
+            if kind == _CALL:  # the most frequent: it only moves the innermost frame's line
+                feed(event)
+                continue
+            if kind >= _WORK_SUBMIT:
+                if kind == _WORK_START:
                     state.on_behalf = self._submitter(event)
-                elif kind == EventKind.WORK_END:
+                elif kind == _WORK_END:
                     state.on_behalf = None
                 continue
-            if kind == EventKind.LOOP_ITERATION:
+            if kind == _LOOP_ITERATION:
                 state.is_loop = True
                 self.loop_tid.setdefault(state.pid, state.tid)
-            opened_before = len(steps.tasks)
-            for closed in steps.feed(event):
+            opened_before = len(tasks)
+            closed_steps = feed(event)
+            for closed in closed_steps:
                 item = self._close(state, closed)
                 if item is not None:
                     yield item
-            if len(steps.tasks) > opened_before:
-                self._opened_task(state, steps.tasks[-1])
-            if steps.callbacks and not steps.callbacks[-1].index:
-                steps.callbacks[-1].index = self._next_step_index(state.pid)
+            if len(tasks) > opened_before:
+                self._opened_task(state, tasks[-1])
+            if callbacks and not callbacks[-1].index:
+                callbacks[-1].index = self._next_step_index(state.pid)
+        self.stats.agent_events += count
 
     def _submitter(self, start) -> tuple[int, int] | None:
         """The (pid, id(task)) that submitted the work item a worker thread starts."""

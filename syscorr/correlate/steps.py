@@ -16,8 +16,14 @@ from dataclasses import dataclass, field
 from syscorr.correlate.model import Frame
 from syscorr.events import AgentEvent, CodeInfo, EventKind
 
-PUSH = {EventKind.PY_START: "start", EventKind.PY_RESUME: "resume", EventKind.PY_THROW: "throw"}
-POP = {EventKind.PY_YIELD: "yield", EventKind.PY_RETURN: "return", EventKind.PY_UNWIND: "unwind"}
+# Keyed by int: an IntEnum member hashes by name, in Python, which is slow on this hot path.
+PUSH = {int(EventKind.PY_START): "start", int(EventKind.PY_RESUME): "resume",
+        int(EventKind.PY_THROW): "throw"}  # fmt: skip
+POP = {int(EventKind.PY_YIELD): "yield", int(EventKind.PY_RETURN): "return",
+       int(EventKind.PY_UNWIND): "unwind"}  # fmt: skip
+_CALL, _YIELD = int(EventKind.CALL), int(EventKind.PY_YIELD)
+_CB_START, _CB_END = int(EventKind.CALLBACK_START), int(EventKind.CALLBACK_END)
+_LOOP = int(EventKind.LOOP_ITERATION)
 
 
 @dataclass(slots=True)
@@ -74,6 +80,12 @@ class ThreadSteps:
 
     def feed(self, event: AgentEvent) -> list[ClosedStep]:
         kind = event.kind
+        if kind == _CALL:
+            self._yielded.clear()
+            frames = self.frames
+            if frames and frames[-1][0] == event.code:
+                frames[-1][1] = event.offset
+            return []
         if kind in PUSH:
             self._yielded.clear()
             depth = len(self.frames)
@@ -97,34 +109,29 @@ class ThreadSteps:
             if not self.frames:
                 return []
             code_id, _ = self.frames.pop()
-            if kind == EventKind.PY_YIELD:
+            if kind == _YIELD:
                 self._yielded.append(self.frame(code_id, event.offset))
             else:
                 self._yielded.clear()
             closed = []
             while self.tasks and len(self.frames) <= self.tasks[-1].base_depth:
                 step = self.tasks.pop()
-                chain = tuple(self._yielded) if kind == EventKind.PY_YIELD else ()
+                chain = tuple(self._yielded) if kind == _YIELD else ()
                 closed.append(ClosedStep(step, event.ts, POP[kind], chain))
             return closed
-        if kind == EventKind.CALL:
-            self._yielded.clear()
-            if self.frames and self.frames[-1][0] == event.code:
-                self.frames[-1][1] = event.offset
-            return []
-        if kind == EventKind.CALLBACK_START:
+        if kind == _CB_START:
             self.callbacks.append(
                 OpenStep(
                     "callback", event.task, event.code, event.ts, "callback", len(self.frames), None
                 )
             )
             return []
-        if kind == EventKind.CALLBACK_END:
+        if kind == _CB_END:
             if not self.callbacks:
                 return []
             step = self.callbacks.pop()
             return [ClosedStep(step, event.ts, "callback-end", ())]
-        if kind == EventKind.LOOP_ITERATION:
+        if kind == _LOOP:
             self.loop_iterations_seen += 1
         return []
 
