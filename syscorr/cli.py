@@ -140,7 +140,15 @@ Examples:
 @app.command(help=REPORT_HELP)
 def report(
     trace: Annotated[str | None, typer.Argument(help="Trace directory (default: latest).")] = None,
-    output_format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text, json (versioned schema), html (one offline file), perfetto (JSON for "
+            "ui.perfetto.dev) or perfetto-proto. --pid/--task/--since/--until also cut exports.",
+        ),
+    ] = "text",
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write to this file, not stdout.")
     ] = None,

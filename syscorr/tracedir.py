@@ -135,6 +135,13 @@ def create(output: Path | None, name: str, base: Path = DEFAULT_BASE) -> TraceDi
     """Create a new private trace directory (see module contract)."""
     if output is not None:
         path = Path(output)
+        if not path.parent.exists():
+            try:
+                path.parent.mkdir(parents=True)
+            except OSError as e:
+                raise TraceDirError(
+                    f"cannot create trace directory {path}: {e.strerror} (choose another -o)"
+                ) from e
         _make_private_dir(path)
     else:
         if not base.exists():
