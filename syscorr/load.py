@@ -37,8 +37,11 @@ class LoadedTrace:
         """Paths whose appearance in a syscall marks it as the agent's own."""
         paths = [str(self.trace.agent_dir.resolve())]
         agent = self.meta.get("agent") or {}
-        if agent.get("inject_dir"):
-            paths.append(str(agent["inject_dir"]))
+        for key in ("dir", "inject_dir"):
+            if agent.get(key):
+                paths.append(str(agent[key]))
+        # a trace moved or copied since it was recorded still names its own agent logs so
+        paths.append(f"/{self.trace.path.resolve().name}/agent/agent-")
         return tuple(paths)
 
     def records(self) -> Iterator:
@@ -78,6 +81,11 @@ def open_trace(trace: tracedir.TraceDir) -> LoadedTrace:
         name = missing[0].name if missing else tracedir.SYSCALL_LOG
         raise TraceDirError(f"{trace.path} is damaged: its syscall log {name} is missing")
     loaded = LoadedTrace(trace, meta, logs, [])
+    if all(p.stat().st_size == 0 for p in logs):
+        loaded.warnings.append(
+            f"{logs[0].name} is empty: the tracer recorded no syscall (record again with "
+            "`syscorr run`)"
+        )
     for path in trace.agent_logs():
         try:
             log = read_agent_log(path, events=False)  # streamed by the correlator

@@ -71,14 +71,14 @@ def test_seed_answers_the_four_questions_in_order_from_its_events():
     four = flat(text[positions[4] :])
     # (4) the timer is the epoll_wait timeout: 50 ms asked, returned 0 after 50.1 ms
     assert "epoll_wait(5<anon_inode:[eventpoll]>, [], 1, 50) = 0" in four
-    assert "Wait at most 50.0 ms. It returned 0 after 50.1 ms" in four
+    assert re.search(r"Wait at most 50\.0 ms\. It returned 0 after 50\.\d ms", four)
     assert "Task Task-3 resumed in iteration 4" in four
     assert "used no network sockets" in four and "syscorr run fixtures/apps/echo.py" in four
 
 
 def test_echo_shows_nonblocking_sockets_and_a_readiness_round():
     text = flat(explain_text(TRACES / "echo")[0])
-    assert "task client-0: ioctl(9<TCP:[31823]>, FIONBIO, [1]) = 0" in text
+    assert re.search(r"task client-0: ioctl\(9<TCP:\[\d+\]>, FIONBIO, \[1\]\) = 0", text)
     assert "got EAGAIN" in text
     assert re.search(
         r"iteration 11 at [\d.]+ ms: epoll_wait \(timeout forever\) returned after "
@@ -86,7 +86,7 @@ def test_echo_shows_nonblocking_sockets_and_a_readiness_round():
         text,
     )
     assert 'recvfrom(fd 11) = 22 B "task=client-0 round=0\\n"' in text
-    assert "task handler-40136 resumes at echo.py:19" in text
+    assert re.search(r"task handler-\d+ resumes at echo.py:19", text)
     assert "it ran in the next iteration (12)" in text
 
 

@@ -87,7 +87,11 @@ def run_traced(request: RunRequest) -> RunOutcome:
             "syscalls": list(request.options.syscalls) if request.options.syscalls else None,
         },
         "syscall_logs": [log_path.name],
-        "agent": {"call_sites": request.call_sites, "inject_dir": str(AGENT_INJECT_DIR)},
+        "agent": {
+            "call_sites": request.call_sites,
+            "inject_dir": str(AGENT_INJECT_DIR),
+            "dir": env["SYSCORR_AGENT_DIR"],
+        },
         "clocks": {"start": clock_pair()},
         "exit": None,
     }

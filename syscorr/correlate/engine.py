@@ -245,9 +245,7 @@ class Correlator:
         for state in list(self.threads.values()):
             if state.steps is not None:
                 for closed in state.steps.close_all():
-                    item = self._close(state, closed)
-                    if item is not None:
-                        yield item
+                    yield from self._close(state, closed)
             if state.iteration is not None:
                 yield self._end_iteration(state, None)
 
@@ -280,9 +278,7 @@ class Correlator:
             opened_before = len(tasks)
             closed_steps = feed(event)
             for closed in closed_steps:
-                item = self._close(state, closed)
-                if item is not None:
-                    yield item
+                yield from self._close(state, closed)
             if len(tasks) > opened_before:
                 self._opened_task(state, tasks[-1])
             if callbacks and not callbacks[-1].index:
@@ -314,7 +310,10 @@ class Correlator:
         if state.iteration is not None:
             state.iteration.steps += 1
 
-    def _close(self, state: ThreadState, closed: ClosedStep) -> StepItem | None:
+    def _close(self, state: ThreadState, closed: ClosedStep) -> Iterator:
+        """Emit a step that ended: a task step's syscalls (held back until now, so they carry
+        the name the task has when its step ends: `set_name` often comes in the first step),
+        then the step itself."""
         step = closed.step
         pid = state.pid
         iteration = state.iteration.index if state.iteration is not None else None
@@ -335,9 +334,12 @@ class Correlator:
             memory.finished = closed.ended_by in ("return", "unwind")
             if state.iteration is not None:
                 state.iteration.task_steps.append((step.key, name))
+            for item in step.items:
+                yield item if item.task_name == name else item._replace(task_name=name)
+            step.items.clear()
         else:
             if step.contains_task_step:
-                return None  # the Handle that ran a task step: the task step tells it
+                return  # the Handle that ran a task step: the task step tells it
             log = self.logs.get(pid)
             name = log.names.get(step.name_id, "callback") if log else "callback"
             if state.iteration is not None:
@@ -346,7 +348,7 @@ class Correlator:
             self.selfpipe.note_callback(pid, name, step.fds)
             wake = None
         self.stats.steps += 1
-        return StepItem(
+        yield StepItem(
             step.kind,
             pid,
             state.tid,
@@ -405,7 +407,7 @@ class Correlator:
         if fd_key is not None and name in OUTPUT_CALLS:
             self.selfpipe.note_write(state.pid, state.tid, fd_key, call, self.loop_tid)
         owner, task, task_name, callback = self._owner(state, open_step, call)
-        yield SyscallItem(
+        item = SyscallItem(
             call,
             state.pid,
             owner,
@@ -419,6 +421,10 @@ class Correlator:
             fd_key,
             fd_label,
         )
+        if open_step is not None and open_step.kind == "task":
+            open_step.items.append(item)  # emitted when the step ends (see _close)
+        else:
+            yield item
 
     def _owner(self, state: ThreadState, open_step, call: Syscall):
         steps = state.steps

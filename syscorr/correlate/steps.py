@@ -2,7 +2,9 @@
 
 Contract: a `ThreadSteps` receives one thread's agent events in order (`feed`) and keeps:
 - the coroutine frame stack (START/RESUME/THROW push, YIELD/RETURN/UNWIND pop; a CALL moves the
-  innermost frame to the call's offset, which gives the current line);
+  innermost frame to the call's offset, which gives the current line); a YIELD of a code that
+  is not the innermost frame is a standard-library coroutine's (the agent records only their
+  YIELDs): it joins the await chain and leaves the stack alone;
 - the open task steps (a stack: an eager task's first step runs inside another task's step);
   a step opens when a frame of a task is pushed onto a depth where that task has no open step,
   and closes when the stack falls back to that depth;
@@ -41,6 +43,7 @@ class OpenStep:
     io: list = field(default_factory=list)  # (call name, fd, bytes) of I/O made in the step
     key: int = 0  # the engine's task key (id() values are reused after a task ends)
     index: int = 0  # the engine's serial for the step within its process, set when it opens
+    items: list = field(default_factory=list)  # the engine's syscall items held until the end
 
 
 @dataclass(slots=True)
@@ -106,6 +109,11 @@ class ThreadSteps:
             self.frames.append([event.code, event.offset])
             return []
         if kind in POP:
+            if kind == _YIELD and (not self.frames or self.frames[-1][0] != event.code):
+                # A standard-library coroutine (only its YIELDs are recorded) inside the
+                # innermost recorded frame: part of the await chain, not of the frame stack.
+                self._yielded.append(self.frame(event.code, event.offset))
+                return []
             if not self.frames:
                 return []
             code_id, _ = self.frames.pop()

@@ -92,10 +92,12 @@ def ready_fds(call) -> tuple[tuple[int, str], ...]:
 
 
 def safe_timeout(call) -> int | None:
+    """The wait's timeout in ns; None for "until something is ready" (or unreadable)."""
     try:
-        return call.timeout_ns()
-    except Exception:
+        timeout = call.timeout_ns()
+    except Exception:  # a damaged line must not stop the correlation
         return None
+    return None if timeout is None or timeout < 0 else timeout
 
 
 def _fd_candidates(iteration, own_fds: set):

@@ -46,6 +46,11 @@ TOOL_ID_PREFERENCE = (4, 3, 5, 2, 1, 0)
 COROUTINE_FLAGS = 0x80 | 0x100 | 0x200  # CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR
 
 _CORO, _HANDLE_RUN, _RUN_ONCE = "coroutine", "Handle._run", "BaseEventLoop._run_once"
+# A coroutine of the standard library (asyncio's streams, sleep, locks...): only its YIELDs are
+# recorded (they name what a task waits on); its other events would double the cost per await
+# and say nothing about the user's code. SYSCORR_STDLIB_FRAMES=1 records them all.
+_LIB_CORO = "library coroutine"
+_STDLIB_DIR = os.path.dirname(os.__file__) + os.sep
 _WORK_INIT, _WORK_RUN = "_WorkItem.__init__", "_WorkItem.run"  # concurrent.futures.thread
 _ASYNCIO_DIR = os.sep + "asyncio" + os.sep
 _EXECUTOR_FILE = os.sep + "concurrent" + os.sep + "futures" + os.sep + "thread.py"
@@ -86,6 +91,7 @@ class Agent:
         self.clock_name = "monotonic" if environ.get("SYSCORR_CLOCK") == "monotonic" else "realtime"
         self.clock = time.monotonic_ns if self.clock_name == "monotonic" else time.time_ns
         self.call_sites = environ.get("SYSCORR_CALL_SITES", "1") != "0"
+        self.stdlib_frames = environ.get("SYSCORR_STDLIB_FRAMES") == "1"
         # CALL events are written only before a pause longer than this (0: every call)
         gap = environ.get("SYSCORR_CALL_GAP_NS", "")
         self.call_gap_ns = int(gap) if gap.isdigit() else DEFAULT_CALL_GAP_NS
@@ -177,6 +183,7 @@ class Agent:
             "tool_id": self.tool,
             "call_sites": self.call_sites,
             "call_gap_ns": self.call_gap_ns,
+            "stdlib_frames": self.stdlib_frames,
             "main_tid": self._tid(),
             "start_realtime_ns": time.time_ns(),
             "start_monotonic_ns": time.monotonic_ns(),
@@ -321,8 +328,12 @@ class Agent:
     def _classify(self, code):
         """First PY_START of a code object: decide its role (None means not ours: DISABLE)."""
         if code.co_flags & COROUTINE_FLAGS:
-            role = _CORO
-            sys.monitoring.set_local_events(self.tool, code, self._local_coro)
+            if self.stdlib_frames or not code.co_filename.startswith(_STDLIB_DIR):
+                role = _CORO
+                sys.monitoring.set_local_events(self.tool, code, self._local_coro)
+            else:
+                role = _LIB_CORO
+                sys.monitoring.set_local_events(self.tool, code, sys.monitoring.events.PY_YIELD)
         elif code.co_qualname == _HANDLE_RUN and code.co_filename.endswith(
             _ASYNCIO_DIR + "events.py"
         ):
@@ -342,7 +353,7 @@ class Agent:
         info = (len(self._codes) + 1, role, code)
         self._codes[id(code)] = info
         self.writer.code(info[0], code)
-        if role != _CORO and self._task_types == ():
+        if role != _CORO and role != _LIB_CORO and self._task_types == ():
             self._resolve_asyncio()
         return info
 
@@ -429,7 +440,7 @@ class Agent:
                     last = pending_pop(ident, None)
                     if last is not None and ts - last[0] > gap:
                         flush(tid, last)
-                if role is not _CORO:
+                if role is not _CORO and role is not _LIB_CORO:
                     if role is _WORK_RUN:
                         event(WORK_END, tid, ts, 0, code_id, offset)
                         return
@@ -457,6 +468,8 @@ class Agent:
                         return disable
                 if info[1] is _CORO:
                     record(PY_START, code, offset)
+                elif info[1] is _LIB_CORO:
+                    return disable  # its YIELDs stay on: they are local events
                 elif info[1] is _HANDLE_RUN:
                     agent._callback_start(sys._getframe(1))
                 elif info[1] is _WORK_INIT or info[1] is _WORK_RUN:
