@@ -99,3 +99,13 @@ class IterationItem(NamedTuple):
 
 
 Item = SyscallItem | StepItem | IterationItem
+
+
+def item_time(item: Item) -> int:
+    """When an item began: a syscall's entry, a step's start, an iteration's wait (0 unknown)."""
+    kind = type(item)
+    if kind is SyscallItem:
+        return item.call.ts or 0
+    if kind is StepItem:
+        return item.start
+    return item.wait.ts or 0

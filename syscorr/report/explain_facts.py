@@ -20,6 +20,7 @@ from syscorr.correlate.model import (
     IterationItem,
     StepItem,
     SyscallItem,
+    item_time,
 )
 
 MAX_STEPS = 5000
@@ -46,13 +47,7 @@ def sets_nonblocking(call) -> bool:
     return name in NONBLOCK_CREATORS and "NONBLOCK" in args and not call.errno
 
 
-def step_ts(item) -> int:
-    kind = type(item)
-    if kind is SyscallItem:
-        return item.call.ts or 0
-    if kind is StepItem:
-        return item.start
-    return item.wait.ts or 0
+step_ts = item_time  # when an item began (see syscorr.correlate.model)
 
 
 class Facts:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 
 from syscorr.analysis.summary import TraceSummary
-from syscorr.correlate.model import Frame, IterationItem, StepItem, SyscallItem, Wake
+from syscorr.correlate.model import Frame, IterationItem, StepItem, SyscallItem, Wake, item_time
 
 SCHEMA_VERSION = 1
 FORMAT_NAME = "syscorr-report"
@@ -256,13 +256,7 @@ def _item_filter(options: dict, origin: int | None):
     return keeps, described
 
 
-def _ts_of(item) -> int:
-    kind = type(item)
-    if kind is SyscallItem:
-        return item.call.ts or 0
-    if kind is StepItem:
-        return item.start
-    return item.wait.ts or 0
+_ts_of = item_time  # when an item began (see syscorr.correlate.model)
 
 
 class _ObjectWriter:

@@ -15,6 +15,21 @@ from syscorr.analysis.summary import TraceSummary
 from syscorr.report.fmt import clip, ms, size
 
 
+def _table(title: str, columns: tuple[tuple[str, str], ...]) -> Table:
+    """A borderless table with a bold title; `columns` are (header, justify) pairs."""
+    table = Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+    )
+    for column, justify in columns:
+        table.add_column(column, justify=justify, overflow="fold")
+    return table
+
+
 def _header(summary: TraceSummary, console: Console) -> None:
     meta = summary.meta
     acc = summary.accounts
@@ -100,25 +115,19 @@ def _tasks(summary: TraceSummary, console: Console, top: int) -> None:
     tasks = sorted(summary.accounts.tasks.values(), key=lambda t: (-t.running_ns, t.key))
     if not tasks:
         return
-    table = Table(
-        title="Tasks",
-        title_justify="left",
-        title_style="bold",
-        box=None,
-        pad_edge=False,
-        header_style="bold",
+    table = _table(
+        "Tasks",
+        (
+            ("task", "left"),
+            ("steps", "right"),
+            ("running", "right"),
+            ("waiting", "right"),
+            ("syscalls", "right"),
+            ("in", "right"),
+            ("out", "right"),
+            ("woken by", "left"),
+        ),
     )
-    for column, justify in (
-        ("task", "left"),
-        ("steps", "right"),
-        ("running", "right"),
-        ("waiting", "right"),
-        ("syscalls", "right"),
-        ("in", "right"),
-        ("out", "right"),
-        ("woken by", "left"),
-    ):
-        table.add_column(column, justify=justify, overflow="fold")
     for task in tasks[:top]:
         wakes = ", ".join(
             f"{cause} ×{n}" for cause, n in sorted(task.wakes.items(), key=lambda kv: -kv[1])
@@ -148,24 +157,18 @@ def _sockets(summary: TraceSummary, console: Console, top: int) -> None:
     if not socks:
         return
     socks.sort(key=lambda fd: -(fd.bytes_in + fd.bytes_out))
-    table = Table(
-        title="Sockets",
-        title_justify="left",
-        title_style="bold",
-        box=None,
-        pad_edge=False,
-        header_style="bold",
+    table = _table(
+        "Sockets",
+        (
+            ("pid:fd", "left"),
+            ("socket", "left"),
+            ("in", "right"),
+            ("out", "right"),
+            ("calls", "right"),
+            ("EAGAIN", "right"),
+            ("tasks", "left"),
+        ),
     )
-    for column, justify in (
-        ("pid:fd", "left"),
-        ("socket", "left"),
-        ("in", "right"),
-        ("out", "right"),
-        ("calls", "right"),
-        ("EAGAIN", "right"),
-        ("tasks", "left"),
-    ):
-        table.add_column(column, justify=justify, overflow="fold")
     for fd in socks[:top]:
         table.add_row(
             f"{fd.pid}:{fd.fd}",
