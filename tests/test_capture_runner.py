@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from syscorr.events import EventKind, read_agent_logs
 from tests.conftest import APPS, run_syscorr, syscorr_cmd
 
 pytestmark = pytest.mark.slow
@@ -106,6 +107,17 @@ def test_sigkill_of_target_is_passed_on(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     assert "+++ killed by SIGKILL +++" in (out / "strace.log").read_text()
     assert json.loads((out / "meta.json").read_text())["exit"]["signal_name"] == "SIGKILL"
+    # every agent record written before the kill is still there
+    (log,) = read_agent_logs(out / "agent")
+    assert log.end is None  # no normal exit
+    spin = [
+        e
+        for e in log.events
+        if e.code in log.codes
+        and log.codes[e.code].qualname == "spin"
+        and e.kind in (EventKind.PY_RESUME, EventKind.PY_YIELD)
+    ]
+    assert len(spin) >= 2 * 50 * 2  # two tasks, 50 steps each, a resume and a yield per step
 
 
 def test_agent_logs_from_every_python_process(tmp_path):
