@@ -8,7 +8,7 @@ write(1<pipe:[...]>) inside the step that printed (and no private terminal path 
 
 To make the traces readable and the same on every checkout, the repository's absolute path is
 removed from meta.json and strace.log (`/work/main/fixtures/apps/seed.py` becomes
-`fixtures/apps/seed.py`); nothing else is changed. The agent logs (binary) are left as written.
+`fixtures/apps/seed.py`, the directory itself becomes `.`); nothing else is changed. The agent logs (binary) are left as written.
 Re-recording changes times, pids, fds and ports: run the golden tests with
 SYSCORR_UPDATE_GOLDEN=1 afterwards and review the diff.
 """
@@ -47,6 +47,7 @@ def record(name: str, argv: list[str]) -> Path:
     for path in (trace / "meta.json", trace / "strace.log"):
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
         text = text.replace(str(trace), relative_trace).replace(str(ROOT) + "/", "")
+        text = text.replace(str(ROOT), ".")  # the cwd itself: `AT_FDCWD<.>`, "cwd": "."
         path.write_text(text, encoding="utf-8", errors="surrogateescape")
     if target.exists():
         shutil.rmtree(target)

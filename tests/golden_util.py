@@ -30,8 +30,14 @@ REL_STAMP = re.compile(r"[+-]\d+\.\d{6}\b")
 TMP_PATH = re.compile(r"/tmp/[A-Za-z0-9_.-]+")
 
 
+def trace_path(name: str) -> Path:
+    """The committed trace, as a path relative to the current directory (the repository root
+    when the tests run): what reports print must not depend on where the checkout lives."""
+    return Path(os.path.relpath(TRACES / name))
+
+
 def load(name: str, keep=None, rules: Rules = Rules()) -> TraceSummary:
-    return summarize(open_trace(tracedir.resolve(TRACES / name)), rules, keep)
+    return summarize(open_trace(tracedir.resolve(trace_path(name))), rules, keep)
 
 
 def console(width: int = 100) -> Console:

@@ -5,7 +5,9 @@ send must be attributed to the task its payload names.
 """
 
 import importlib.util
+import os
 import re
+import subprocess
 from dataclasses import replace
 
 import pytest
@@ -17,7 +19,7 @@ from syscorr.correlate.model import IterationItem, StepItem, SyscallItem
 from syscorr.events import iter_agent_events
 from syscorr.load import open_trace
 from tests import attribution
-from tests.conftest import APPS, run_syscorr
+from tests.conftest import APPS, run_syscorr, syscorr_cmd
 
 pytestmark = pytest.mark.slow
 
@@ -103,9 +105,20 @@ def test_thread_sends_are_attributed_to_the_task_that_awaited_them(tmp_path_fact
 
 @pytest.fixture(scope="module")
 def tagged_trace(tmp_path_factory):
-    return record(
-        tmp_path_factory, "tagged", str(APPS / "tagged.py"), "--tasks", "3", "--rounds", "20"
+    """tagged.py recorded with strace and the target on one CPU: a ptrace stop is then a quick
+    hand-over on that CPU, and each send lands some 10 µs after its step resumes."""
+    out = tmp_path_factory.mktemp("tagged") / "trace"
+    cpu = min(os.sched_getaffinity(0))
+    proc = subprocess.run(
+        syscorr_cmd(
+            "run", "-q", "-o", str(out), str(APPS / "tagged.py"), "--tasks", "3", "--rounds", "20"
+        ),
+        capture_output=True,
+        timeout=120,
+        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
     )
+    assert proc.returncode == 0, proc.stderr.decode()
+    return open_trace(tracedir.resolve(out))
 
 
 def test_tagged_udp_sends_are_attributed(tagged_trace):
@@ -115,7 +128,7 @@ def test_tagged_udp_sends_are_attributed(tagged_trace):
 
 
 def test_a_clock_shift_of_50us_breaks_attribution(tagged_trace):
-    """The ground-truth check can fail: each send of tagged.py comes some 30 µs after its step
+    """The ground-truth check can fail: each send of tagged.py comes some 10 µs after its step
     resumes, so an agent clock running 50 µs late puts the step's start after its send. (The
     other way the margin is the send's own time under ptrace, often more than 50 µs.)"""
     shift = 50_000

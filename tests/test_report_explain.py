@@ -14,7 +14,7 @@ from syscorr.load import open_trace
 from syscorr.report.explain import render_explain
 from syscorr.report.explain_facts import Facts, SourceLines
 from tests.conftest import run_syscorr
-from tests.golden_util import ROOT, TRACES, assert_golden, render_to_text, scrub
+from tests.golden_util import ROOT, TRACES, assert_golden, render_to_text, scrub, trace_path
 
 HEADINGS = (
     "1. What does `async def` become?",
@@ -42,12 +42,12 @@ def flat(text: str) -> str:
 
 @pytest.mark.parametrize("name", ["seed", "echo", "blocking"])
 def test_explain_matches_golden(name):
-    text, summary = explain_text(TRACES / name)
+    text, summary = explain_text(trace_path(name))
     assert_golden(f"explain-{name}.txt", scrub(text, summary))
 
 
 def test_seed_answers_the_four_questions_in_order_from_its_events():
-    text, summary = explain_text(TRACES / "seed")
+    text, summary = explain_text(trace_path("seed"))
     positions = [text.index(h) for h in HEADINGS]
     assert positions == sorted(positions)
     one = flat(text[positions[0] : positions[1]])
@@ -77,7 +77,7 @@ def test_seed_answers_the_four_questions_in_order_from_its_events():
 
 
 def test_echo_shows_nonblocking_sockets_and_a_readiness_round():
-    text = flat(explain_text(TRACES / "echo")[0])
+    text = flat(explain_text(trace_path("echo"))[0])
     assert re.search(r"task client-0: ioctl\(9<TCP:\[\d+\]>, FIONBIO, \[1\]\) = 0", text)
     assert "got EAGAIN" in text
     assert re.search(
@@ -91,7 +91,7 @@ def test_echo_shows_nonblocking_sockets_and_a_readiness_round():
 
 
 def test_blocking_names_each_blocking_line_and_the_fix():
-    text = flat(explain_text(TRACES / "blocking")[0])
+    text = flat(explain_text(trace_path("blocking"))[0])
     for task, line in (("sleeper", 26), ("reader", 39), ("fetcher", 56)):
         assert f"task {task} at blocking.py:{line} `" in text
     assert "asyncio.to_thread" in text
