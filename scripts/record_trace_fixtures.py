@@ -8,7 +8,8 @@ write(1<pipe:[...]>) inside the step that printed (and no private terminal path 
 
 To make the traces readable and the same on every checkout, the repository's absolute path is
 removed from meta.json and strace.log (`/work/main/fixtures/apps/seed.py` becomes
-`fixtures/apps/seed.py`, the directory itself becomes `.`); nothing else is changed. The agent logs (binary) are left as written.
+`fixtures/apps/seed.py`, the directory itself becomes `.`); nothing else is changed. The
+agent logs (binary) are left as written.
 Re-recording changes times, pids, fds and ports: run the golden tests with
 SYSCORR_UPDATE_GOLDEN=1 afterwards and review the diff.
 """
