@@ -20,7 +20,7 @@ class TaskAccount:
     running_ns: int = 0
     waiting_ns: int = 0
     syscalls: int = 0
-    bytes_in: int = 0
+    bytes_in: int = 0  # read by the task, or by callbacks from the sockets it uses
     bytes_out: int = 0
     first_ts: int | None = None
     last_end: int | None = None
@@ -38,7 +38,9 @@ class FdAccount:
     bytes_in: int = 0
     bytes_out: int = 0
     eagain: int = 0
-    tasks: set = field(default_factory=set)
+    tasks: set = field(default_factory=set)  # names of the tasks that used it
+    task_keys: set = field(default_factory=set)  # (pid, task key) of those tasks
+    bytes_in_by_callbacks: int = 0  # read by transport callbacks on behalf of its tasks
 
 
 @dataclass(slots=True)
@@ -138,12 +140,25 @@ class Accounts:
             fd.calls += 1
             if incoming:
                 fd.bytes_in += nbytes
+                if not item.task:
+                    fd.bytes_in_by_callbacks += nbytes
             elif outgoing:
                 fd.bytes_out += nbytes
             if call.errno == "EAGAIN":
                 fd.eagain += 1
             if item.task_name:
                 fd.tasks.add(item.task_name)
+                fd.task_keys.add((item.pid, item.task))
+
+    def finish(self) -> None:
+        """After the last item: bytes that transport callbacks read from a socket count as
+        received by the tasks that use that socket (asyncio's streams read in callbacks)."""
+        for fd in self.fds.values():
+            if fd.bytes_in_by_callbacks:
+                for key in fd.task_keys:
+                    task = self.tasks.get(key)
+                    if task is not None:
+                        task.bytes_in += fd.bytes_in_by_callbacks
 
     def _task(self, pid: int, key: int, name: str | None) -> TaskAccount:
         task = self.tasks.get((pid, key))

@@ -57,6 +57,7 @@ def summarize(
         count += 1
         if progress is not None and count % PROGRESS_EVERY == 0:
             progress(count)
+    accounts.finish()
     warnings = list(loaded.warnings)
     parse_note = loaded.parse_stats.summary()
     if parse_note:

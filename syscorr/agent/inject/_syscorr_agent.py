@@ -106,6 +106,7 @@ class Agent:
         self._names = {}  # callback name -> name id
         self._tids = {}  # _thread.get_ident() -> native thread id (get_native_id is a syscall)
         self._task_names = {}  # id(task) -> last recorded name
+        self._skip_end = set()  # threads in a Handle._run whose start was not recorded
         self._task_types = ()  # asyncio's Task classes, once asyncio is imported
         self._asyncio_api = [self._loop_before_asyncio, None]  # [_get_running_loop, current_task]
         self._main_ident = _thread.get_ident()  # sitecustomize runs on the main thread
@@ -358,9 +359,22 @@ class Agent:
         return info
 
     def _callback_start(self, frame):
-        """Handle._run begins: name the callback; a Task's own callback is a step of that task."""
+        """Handle._run begins: name the callback. The handle that runs a step of a Task is left
+        out (the task's own coroutine events tell that step, and it would cost two records per
+        step); its end is then skipped too. A task whose coroutine is asyncio's own (recorded
+        only by its YIELDs) keeps its handle: that is all that shows its steps."""
         handle = frame.f_locals.get("self")
         callback = getattr(handle, "_callback", None)
+        owner = getattr(callback, "__self__", None)
+        task_types = self._task_types
+        if task_types and isinstance(owner, task_types):
+            code = getattr(owner.get_coro(), "cr_code", None)
+            info = self._codes.get(id(code)) if code is not None else None
+            if info is None and code is not None:
+                info = self._classify(code)
+            if info is None or info[1] is not _LIB_CORO:
+                self._skip_end.add(_thread.get_ident())
+                return
         name = getattr(callback, "__qualname__", None)
         if name is None:
             kind = type(callback).__name__
@@ -373,10 +387,9 @@ class Agent:
             name_id = self._names[name] = len(self._names) + 1
             self.writer.name(name_id, name)
         ts = self.clock()
-        owner = getattr(callback, "__self__", None)
-        if isinstance(owner, self._task_types):
+        if task_types and isinstance(owner, task_types):
             self._event(CALLBACK_START, self._tid(), ts, id(owner), name_id, 0)
-            self._record_task_name(owner, ts)  # a task's name can change between its steps
+            self._record_task_name(owner, ts)
         else:
             self._event(CALLBACK_START, self._tid(), ts, 0, name_id, 0)
 
@@ -412,6 +425,11 @@ class Agent:
         # written only when the thread's next event comes more than `gap` ns after it.
         pending, gap = {}, self.call_gap_ns
         pending_pop = pending.pop
+        # Threads whose last event was a standard-library coroutine's YIELD: the outer library
+        # frames of the same await chain yield next, and only the innermost one is written.
+        lib_run = set()
+        lib_run_add, lib_run_discard = lib_run.add, lib_run.discard
+        skip_end = self._skip_end  # threads whose running Handle._run was left out
 
         def flush(tid, call):
             loop = asyncio_api[0]()
@@ -440,11 +458,20 @@ class Agent:
                     last = pending_pop(ident, None)
                     if last is not None and ts - last[0] > gap:
                         flush(tid, last)
-                if role is not _CORO and role is not _LIB_CORO:
+                if role is _LIB_CORO:
+                    if ident not in lib_run:
+                        lib_run_add(ident)
+                        event(PY_YIELD, tid, ts, 0, code_id, offset)
+                    return
+                if lib_run:
+                    lib_run_discard(ident)
+                if role is not _CORO:
                     if role is _WORK_RUN:
                         event(WORK_END, tid, ts, 0, code_id, offset)
-                        return
-                    event(CALLBACK_END, tid, ts, 0, code_id, offset)
+                    elif ident in skip_end:
+                        skip_end.discard(ident)
+                    else:
+                        event(CALLBACK_END, tid, ts, 0, code_id, offset)
                     return
                 loop = asyncio_api[0]()
                 task = asyncio_api[1](loop) if loop is not None else None
@@ -468,9 +495,12 @@ class Agent:
                         return disable
                 if info[1] is _CORO:
                     record(PY_START, code, offset)
-                elif info[1] is _LIB_CORO:
+                    return
+                if info[1] is _LIB_CORO:
                     return disable  # its YIELDs stay on: they are local events
-                elif info[1] is _HANDLE_RUN:
+                if lib_run:
+                    lib_run_discard(get_ident())
+                if info[1] is _HANDLE_RUN:
                     agent._callback_start(sys._getframe(1))
                 elif info[1] is _WORK_INIT or info[1] is _WORK_RUN:
                     agent._work_event(info[1], sys._getframe(1))
