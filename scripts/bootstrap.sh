@@ -3,7 +3,8 @@
 #   - strace (apt-get) when it is missing,
 #   - a Python 3.12+ interpreter (PATH first, then pyenv), found here, never assumed,
 #   - a virtual environment in .venv with syscorr installed (editable) and its dev extra.
-# Usage: source-free; run `scripts/bootstrap.sh`, then use .venv/bin/syscorr.
+# Usage: `scripts/bootstrap.sh` for syscorr itself (the demo), `scripts/bootstrap.sh --test` for
+# the test tools too (the dev extra, and scripts/bootstrap.d/*.sh: a browser, actionlint).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,9 +40,18 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(sys.
   rm -rf .venv
   "$PY" -m venv .venv
 fi
-say "installing syscorr and its test dependencies into .venv"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' >&2 || true
-.venv/bin/python -c 'import syscorr, rich, typer, psutil, pytest' || { say "install failed"; exit 1; }
+with_tests=0
+[ "${1:-}" = "--test" ] && with_tests=1
+if [ "$with_tests" = 1 ]; then
+  say "installing syscorr and its test dependencies into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  .venv/bin/python -c 'import syscorr, rich, typer, psutil, pytest' || { say "install failed"; exit 1; }
+else
+  say "installing syscorr into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e . 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  .venv/bin/python -c 'import syscorr, rich, typer, psutil' || { say "install failed"; exit 1; }
+  exit 0
+fi
 
 # Extra set-up steps (a browser for the HTML tests, actionlint, ...), one script each.
 for extra in scripts/bootstrap.d/*.sh; do

@@ -3,6 +3,6 @@
 # the slow end-to-end ones with the real strace included. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap.sh
+scripts/bootstrap.sh --test
 .venv/bin/ruff check syscorr tests scripts
 .venv/bin/python -m pytest "$@"
