@@ -43,7 +43,9 @@ def test_output_validates_against_schema(name):
     assert document["format"] == "syscorr-report"
     assert document["has_agent"] is True
     accounts = document["accounts"]
-    assert len(document["syscalls"]) == sum(s["calls"] for s in accounts["syscalls"])
+    assert len(document["syscalls"]) == sum(
+        s["calls"] + s["unfinished"] for s in accounts["syscalls"]
+    )
     assert len(document["iterations"]) == sum(loop["iterations"] for loop in accounts["loops"])
     task_steps = [s for s in document["steps"] if s["kind"] == "task"]
     assert len(task_steps) == sum(t["steps"] for t in accounts["tasks"])

@@ -55,8 +55,9 @@ class ThreadAccount:
 
 @dataclass(slots=True)
 class SyscallAccount:
-    calls: int = 0
+    calls: int = 0  # calls that returned (strace's own -c/-C table counts these)
     errors: int = 0
+    unfinished: int = 0  # never returned in the log: `= ?` (exit_group, a killed process)
     total_ns: int = 0
     max_ns: int = 0
 
@@ -105,9 +106,12 @@ class Accounts:
         account = self.syscalls.get(call.name)
         if account is None:
             account = self.syscalls[call.name] = SyscallAccount()
-        account.calls += 1
-        if call.errno is not None and (call.retval is None or call.retval < 0):
-            account.errors += 1
+        if call.ret == "?" or call.unfinished:
+            account.unfinished += 1
+        else:
+            account.calls += 1
+            if call.errno is not None and (call.retval is None or call.retval < 0):
+                account.errors += 1
         duration = call.duration or 0
         account.total_ns += duration
         account.max_ns = max(account.max_ns, duration)

@@ -128,7 +128,7 @@ def _header(summary) -> str:
     if exit_info.get("signal_name"):
         ended = f"killed by {exit_info['signal_name']}"
     span = (acc.last_ts - acc.first_ts) if acc.first_ts and acc.last_ts else None
-    calls = sum(s.calls for s in acc.syscalls.values())
+    calls = sum(s.calls + s.unfinished for s in acc.syscalls.values())
     steps = sum(t.steps for t in acc.tasks.values())
     processes = len({t.pid for t in acc.threads.values()})
     return (

@@ -180,6 +180,7 @@ def accounts_json(summary: TraceSummary) -> dict:
             "name": name,
             "calls": s.calls,
             "errors": s.errors,
+            "unfinished": s.unfinished,
             "total_ns": s.total_ns,
             "max_ns": s.max_ns,
         }

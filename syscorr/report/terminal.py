@@ -49,7 +49,7 @@ def _header(summary: TraceSummary, console: Console) -> None:
     span = (acc.last_ts - acc.first_ts) if acc.first_ts and acc.last_ts else None
     steps = sum(t.steps for t in acc.tasks.values())
     iterations = sum(loop.iterations for loop in acc.loops.values())
-    calls = sum(s.calls for s in acc.syscalls.values())
+    calls = sum(s.calls + s.unfinished for s in acc.syscalls.values())
     processes = {t.pid for t in acc.threads.values()}
     console.print(Text("syscorr report", style="bold") + Text(f"  {summary.loaded.trace.path}"))
     console.print(f"command   {clip(command, 200)}")
