@@ -73,6 +73,21 @@ def _lines(path: Path) -> Iterator[str]:
         yield from f
 
 
+CLOCK_DRIFT_WARN_NS = 1_000_000
+
+
+def _clock_drift_ns(meta: dict) -> int | None:
+    """How far CLOCK_REALTIME moved against CLOCK_MONOTONIC between the run's start and end."""
+    clocks = meta.get("clocks") or {}
+    start, end = clocks.get("start"), clocks.get("end")
+    try:
+        real = end["realtime_ns"] - start["realtime_ns"]
+        mono = end["monotonic_ns"] - start["monotonic_ns"]
+    except (TypeError, KeyError):
+        return None
+    return real - mono
+
+
 def open_trace(trace: tracedir.TraceDir) -> LoadedTrace:
     meta = trace.read_meta()
     logs = trace.syscall_logs()
@@ -102,6 +117,12 @@ def open_trace(trace: tracedir.TraceDir) -> LoadedTrace:
             loaded.warnings.append(f"agent in pid {log.pid}: {error}")
     if meta.get("kind") == "run" and meta.get("target_python") and not loaded.agent_logs:
         loaded.warnings.append("no agent log: syscalls are shown without task attribution")
+    drift = _clock_drift_ns(meta)
+    if drift is not None and abs(drift) > CLOCK_DRIFT_WARN_NS:
+        loaded.warnings.append(
+            f"the wall clock moved {drift / 1e6:+.1f} ms against the monotonic clock during the "
+            "run (NTP?): syscalls and agent events near that moment may be attributed wrongly"
+        )
     if meta.get("exit") is None and meta.get("kind") == "run":
         loaded.warnings.append(
             "the run did not finish cleanly (was syscorr killed?): the trace may be cut short"

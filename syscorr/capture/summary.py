@@ -2,13 +2,15 @@
 
 Contract: `describe_outcome(outcome)` returns text (possibly several lines: the summary, then
 one `syscorr: warning:` line per problem seen, such as a Python target that left no agent log).
-It reads only sizes and names in the trace directory, never the logs' contents.
+It counts the syscall log's lines and reads the agent logs' error records (no events).
 """
 
 import os
 import shlex
 
 from syscorr.capture.runner import RunOutcome
+from syscorr.errors import SyscorrError
+from syscorr.events import read_agent_log
 
 
 def _count_lines(path) -> int:
@@ -33,6 +35,14 @@ def describe_outcome(outcome: RunOutcome) -> str:
         f"{len(agents)} agent log{'s' if len(agents) != 1 else ''}); "
         f"see `syscorr report {shlex.quote(where)}`"
     ]
+    for path in agents:
+        try:
+            log = read_agent_log(path, events=False)
+        except SyscorrError as err:
+            text.append(f"syscorr: warning: {err}")
+            continue
+        for error in log.errors:
+            text.append(f"syscorr: warning: agent in pid {log.pid}: {error}")
     if outcome.meta.get("target_python") and not agents:
         text.append(
             "syscorr: warning: the target is a Python program but wrote no agent log: "
