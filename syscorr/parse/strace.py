@@ -30,6 +30,7 @@ from .grammar import (
     CONTINUATION,
     DETACHED,
     EXIT,
+    FAST_LINE,
     HEXDUMP_LINE,
     NS_PER_DAY,
     PREFIX,
@@ -48,10 +49,8 @@ from .stats import ParseStats
 
 TEXT_LIMIT = 500
 DIGITS = frozenset("0123456789")
-# ns per unit of the last digit of a fraction with n digits (n = index - 1): ".000041" -> 1000
-FRACTION_SCALE = [0, 10**9] + [10 ** (9 - n) if n <= 9 else 0 for n in range(1, 12)]
-# the same, indexed by the length of a "HH:MM:SS.fff..." stamp
-SCALE = [0] * 10 + [10 ** (9 - n) if n <= 9 else 0 for n in range(1, 12)]
+# ns per unit of the last digit of a fraction of n digits (n <= 9): "000041" -> 1000
+FRACTION_NS = [10 ** (9 - n) for n in range(10)]
 
 
 class SplitStart(NamedTuple):
@@ -99,7 +98,7 @@ def split_result(text: str):
         lt = tail.rfind(" <")
         if lt >= 0:
             secs, dot, frac = tail[lt + 2 : -1].partition(".")
-            if dot and secs.isdigit() and frac.isdigit():
+            if dot and secs.isdecimal() and frac.isdecimal():
                 duration = int(secs + (frac + "000000000")[:9])
                 tail = tail[:lt]
             elif secs == "unavailable":
@@ -126,7 +125,7 @@ def _retval(token: str) -> int | None:
     lt = token.find("<")
     if lt > 0:
         token = token[:lt]
-    if token.isdigit() or (token[:1] == "-" and token[1:].isdigit()):
+    if token.isdecimal() or (token[:1] == "-" and token[1:].isdecimal()):
         return int(token)
     if token[:2] == "0x":
         try:
@@ -146,110 +145,145 @@ def lex_strace(
     lines: Iterable[str], source: int = 0, tid: int | None = None, stats: ParseStats | None = None
 ) -> Iterator[Record | SplitStart | SplitEnd]:
     """One record per line (see the module contract). `tid` is the thread of a `-ff` file."""
+    return _lex(lines, source, tid, stats, FAST_LINE.match)
+
+
+def _lex(lines, source, tid, stats, fast_match):
+    """`lex_strace` with the fast-shape matcher handed in (tests pass one that never matches,
+    to check that the general readers give the same records)."""
     skipped = stats.skipped if stats is not None else Counter()
     match_prefix = PREFIX.match
     new = tuple.__new__
     digits = DIGITS
+    scale = FRACTION_NS
     # Clock state: "" until the first stamp, then "clock" (-t/-tt), "epoch" (-ttt, ns) or
     # "relative" (-r, summed). For clock stamps the ns of the current second is cached.
     clock_kind, second_text, second_ns, day, last_ts = "", "", 0, 0, 0
     carry = None
     carry_lineno = 0
     in_summary = False
+    fast_ok = True  # no carried half line and not inside a summary table
     lineno = 0
     for line in lines:
         lineno += 1
         line = line.rstrip("\r\n")
-        if carry is not None:
-            skipped["continuation"] += 1
-            line, carry = carry + line, None
-            at = carry_lineno
-        else:
+        if fast_ok and "\x1b" not in line and (fast := fast_match(line)) is not None:
+            # The hot path: FAST_LINE read the whole line; the general readers below would
+            # read it the same way.
+            pid, stamp, resumed, name, args, ret, errno, errtext, secs, frac, opened = fast.groups()
             at = lineno
-        if not line:
-            skipped["blank"] += 1
-            continue
-        first = line[0]
-        if first == " " or first == "%" or in_summary:
-            if line.startswith(STACK_LINE):
-                skipped["stack"] += 1
-                continue
-            if line.startswith(HEXDUMP_LINE):
-                skipped["hexdump"] += 1
-                continue
-            if SUMMARY_HEADER.match(line) or (
-                in_summary and (SUMMARY_RULE.match(line) or SUMMARY_ROW.match(line))
-            ):
-                in_summary = True
-                skipped["summary"] += 1
-                continue
-            in_summary = False
-            if line.startswith(CONTINUATION):
-                yield _unparsed(at, line, "continuation of a line that is not in the log", source)
-                continue
-        if "\x1b" in line:
-            line = ANSI_SGR.sub("", line)
-            first = line[:1]
-        if "strace: " in line:
-            spliced = TRACER_SPLICE.search(line)
-            if spliced is not None and spliced.start() > 0:
-                carry, carry_lineno = line[: spliced.start()], at
-                continue
-            if TRACER_MESSAGE.match(line):
-                skipped["tracer message"] += 1
-                continue
-        # Prefix. Fast path: "PID  STAMP body", "PID  body", "STAMP body" or "body"; the
-        # regex reads the rest (-Y comm, "[pid N]", -n/-i brackets, -r padding, anything odd).
-        thread, stamp, body = tid, None, line
-        if first in digits:
-            sp = line.find(" ")
-            head = line[:sp]
-            if head.isdigit():
-                thread = int(head)
-                body = line[sp + 1 :].lstrip(" ")
-                if body[:1] in digits:
-                    sp = body.find(" ")
-                    stamp, body = body[:sp], body[sp + 1 :]
-            else:
-                stamp, body = head, line[sp + 1 :]
-            if body[:1] == "[" or "<" in head or sp < 0:
-                body = None
-        elif first == "[" or first == " ":
+            thread = tid if pid is None else int(pid)
             body = None
-        if body is None:
-            m = match_prefix(line)
-            pid, bpid, stamp = m.groups()
-            thread = int(pid or bpid) if (pid or bpid) else tid
-            body = line[m.end() :]
+        else:
+            if carry is not None:
+                skipped["continuation"] += 1
+                line, carry = carry + line, None
+                fast_ok = not in_summary
+                at = carry_lineno
+            else:
+                at = lineno
+            if not line:
+                skipped["blank"] += 1
+                continue
+            first = line[0]
+            if first == " " or first == "%" or in_summary:
+                if line.startswith(STACK_LINE):
+                    skipped["stack"] += 1
+                    continue
+                if line.startswith(HEXDUMP_LINE):
+                    skipped["hexdump"] += 1
+                    continue
+                if SUMMARY_HEADER.match(line) or (
+                    in_summary and (SUMMARY_RULE.match(line) or SUMMARY_ROW.match(line))
+                ):
+                    in_summary, fast_ok = True, False
+                    skipped["summary"] += 1
+                    continue
+                in_summary, fast_ok = False, True
+                if line.startswith(CONTINUATION):
+                    yield _unparsed(at, line, "continuation of a line that is not in the log",
+                                    source)  # fmt: skip
+                    continue
+            if "\x1b" in line:
+                line = ANSI_SGR.sub("", line)
+                first = line[:1]
+            if "strace: " in line:
+                spliced = TRACER_SPLICE.search(line)
+                if spliced is not None and spliced.start() > 0:
+                    carry, carry_lineno = line[: spliced.start()], at
+                    fast_ok = False
+                    continue
+                if TRACER_MESSAGE.match(line):
+                    skipped["tracer message"] += 1
+                    continue
+            # Prefix. Fast path: "PID  STAMP body", "PID  body", "STAMP body" or "body"; the
+            # regex reads the rest (-Y comm, "[pid N]", -n/-i brackets, -r padding, anything odd).
+            thread, stamp, body = tid, None, line
+            if first in digits:
+                sp = line.find(" ")
+                head = line[:sp]
+                if head.isdecimal():
+                    thread = int(head)
+                    body = line[sp + 1 :].lstrip(" ")
+                    if body[:1] in digits:
+                        sp = body.find(" ")
+                        stamp, body = body[:sp], body[sp + 1 :]
+                else:
+                    stamp, body = head, line[sp + 1 :]
+                if body[:1] == "[" or "<" in head or sp < 0:
+                    body = None
+            elif first == "[" or first == " ":
+                body = None
+            if body is None:
+                m = match_prefix(line)
+                pid, bpid, stamp = m.groups()
+                thread = int(pid or bpid) if (pid or bpid) else tid
+                body = line[m.end() :]
         ts = None
         if stamp is not None:
             try:
                 if stamp[2:3] == ":":
                     if stamp[:8] != second_text:
-                        hours, minutes, secs = stamp[:8].split(":")
+                        hours, minutes, seconds = stamp[:8].split(":")
                         second_text = stamp[:8]
-                        second_ns = (int(hours) * 3600 + int(minutes) * 60 + int(secs)) * 10**9
+                        second_ns = (int(hours) * 3600 + int(minutes) * 60 + int(seconds)) * 10**9
                         second_ns += day
-                    ts = (
-                        second_ns + int(stamp[9:]) * SCALE[len(stamp)]
-                        if len(stamp) > 9
-                        else second_ns
-                    )
+                    if len(stamp) > 9:
+                        fraction = stamp[9:]
+                        if len(fraction) <= 9:
+                            ts = second_ns + int(fraction) * scale[len(fraction)]
+                        else:  # more digits than ns: truncate
+                            ts = second_ns + int(fraction) // 10 ** (len(fraction) - 9)
+                    else:
+                        ts = second_ns
                     if ts < last_ts and ts < last_ts - NS_PER_DAY // 2:  # no date: past midnight
                         day += NS_PER_DAY
                         second_ns += NS_PER_DAY
                         ts += NS_PER_DAY
                     last_ts = ts
                 else:
-                    secs, _, frac = stamp.partition(".")
-                    ts = int(secs + (frac + "000000000")[:9])
+                    whole, _, fraction = stamp.partition(".")
+                    ts = int(whole + (fraction + "000000000")[:9])
                     if not clock_kind:
-                        clock_kind = "relative" if len(secs) < 9 else "epoch"
+                        clock_kind = "relative" if len(whole) < 9 else "epoch"
                     if clock_kind == "relative":
                         last_ts = ts = last_ts + ts
             except ValueError:
                 yield _unparsed(at, line, "unreadable timestamp", source)
                 continue
+        if body is None:  # the hot path, continued
+            if opened is not None:
+                yield new(SplitStart, (at, thread, ts, name, opened, source))
+                continue
+            duration = None if secs is None else int(secs + frac) * scale[len(frac)]
+            retval = int(ret) if ret.isdecimal() else _retval(ret)
+            if resumed is None:
+                yield new(Syscall, (at, thread, ts, name, args, ret, retval, errno, errtext,
+                                    duration, False, source, None, False))  # fmt: skip
+            else:
+                yield new(SplitEnd, (at, thread, ts, resumed, args, ret, retval, errno, errtext,
+                                     duration, False, source))  # fmt: skip
+            continue
         kind = body[:1]
         if kind == "<":
             resumed = RESUMED.match(body)
@@ -313,46 +347,11 @@ def lex_strace(
                               source)  # fmt: skip
                 yield ExitRecord(at, thread, ts, "detached", None, None, False, source)
                 continue
-        # `args) = ret [ERRNO (text)] [<duration>]`: split_result() inlined, the hot path.
-        eq = body.rfind(" = ")
-        close = body.rfind(")", 0, eq) if eq > 0 else -1
-        if close < 0 or (close + 1 != eq and not body[close + 1 : eq].isspace()):
+        result = split_result(body[paren + 1 :])
+        if result is None:
             yield _unparsed(at, line, "no ') = ' after the arguments", source)
             continue
-        tail = body[eq + 3 :]
-        duration = errno = errtext = None
-        if tail[-1:] == ">":
-            lt = tail.rfind(" <")
-            if lt >= 0:
-                text = tail[lt + 2 : -1]
-                dot = text.find(".")
-                if 0 < dot and text[:dot].isdigit() and text[dot + 1 :].isdigit():
-                    duration = int(text[:dot] + text[dot + 1 :]) * FRACTION_SCALE[len(text) - dot]
-                    tail = tail[:lt]
-                elif text == "unavailable":
-                    tail = tail[:lt]
-        sp = tail.find(" ")
-        if sp < 0:
-            token = ret = tail
-        else:
-            token = tail[:sp]
-            rest = tail[sp + 1 :]
-            ret = tail
-            if rest[:1] == "E":
-                paren_at = rest.find(" (")
-                if paren_at > 0 and rest[-1] == ")" and rest[:paren_at].isupper():
-                    errno, errtext, ret = rest[:paren_at], rest[paren_at + 2 : -1], token
-                elif " " not in rest and rest.isupper():
-                    errno, ret = rest, token
-        if token.isdigit():
-            retval = int(token)
-        else:
-            retval = _retval(token)
-        yield new(
-            Syscall,
-            (at, thread, ts, name, body[paren + 1 : close], ret, retval, errno, errtext,
-             duration, False, source, None, False),
-        )  # fmt: skip
+        yield new(Syscall, (at, thread, ts, name, *result, False, source, None, False))
     if carry is not None:
         yield _unparsed(carry_lineno, carry, "cut by a tracer message, never continued", source)
 
