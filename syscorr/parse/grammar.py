@@ -63,22 +63,23 @@ SUMMARY_ROW = re.compile(
 )
 
 # The common line shapes in one pattern, tried first on every line (the hot path): an optional
-# pid column, an optional -t/-tt/-ttt/ns stamp, then a complete call `name(args) = ret [ERRNO
-# (text)] [<secs.frac>]`, a split start `name(args <unfinished ...>` or a split end
-# `<... name resumed>args) = ret ...`. It is stricter than the general readers (ASCII digits,
-# fractions of 1-9 digits, no "=" after the last " = ", no resumed half that is unfinished), so
-# whatever it matches they would read the same way; anything else (-Y, "[pid N]", -r, -n/-i,
-# colours, signals, exits, odd returns) goes to them.
-# Groups: pid, stamp, resumed name, name, args, ret, errno, errtext, duration secs and fraction,
-# unfinished args.
-FAST_STAMP = r"[0-9][0-9]:[0-9][0-9]:[0-9][0-9](?:\.[0-9]{1,9})?|[0-9]+\.[0-9]{1,9}"
+# pid column, an optional -t/-tt ("HH:MM:SS[.frac]") or -ttt/ns/-r ("secs[.frac]") stamp, then a
+# complete call `name(args) = ret [ERRNO (text)] [<secs.frac>]`, a split start
+# `name(args <unfinished ...>` or a split end `<... name resumed>args) = ret ...`. It is stricter
+# than the general readers (ASCII digits, fractions of 1-9 digits, no "=" after the last " = ",
+# no resumed half that is unfinished), so whatever it matches they would read the same way;
+# anything else (-Y, "[pid N]", -n/-i, colours, signals, exits, odd returns) goes to them.
+# Optional parts are written `(?:X|)`, not `(?:X)?`: the same match, ~25% faster in `re`.
+# Groups: pid, clock (HH:MM:SS), secs (-ttt/-r), stamp fraction, resumed name, name, args, ret,
+# errno, errtext, duration secs, duration fraction, unfinished args.
+FAST_STAMP = r"(?:([0-9][0-9]:[0-9][0-9]:[0-9][0-9])|([0-9]+))(?:\.([0-9]{1,9})|)"
 FAST_RESULT = (
-    r"(.*)\)[ ]* = ([^ =\n]+)(?: (E[A-Z0-9_]*) \(([^=\n]*)\))?(?: <([0-9]+)\.([0-9]{1,9})>)?"
+    r"(.*)\) * = ([^ =\n]+)(?: (E[A-Z0-9_]*) \(([^=\n]*)\)|)(?: <([0-9]+)\.([0-9]{1,9})>|)"
 )
 FAST_LINE = re.compile(
-    rf"(?:([0-9]+)[ ]+)?(?:({FAST_STAMP}) )?"
-    r"(?:<\.\.\. ([A-Za-z_][A-Za-z0-9_]*) resumed>[ ]?|([A-Za-z_][A-Za-z0-9_]*)\()"
-    rf"(?:{FAST_RESULT}|(?(3)(?!)|(.*) <unfinished \.\.\.>))\Z"
+    rf"(?:([0-9]+) +|)(?:{FAST_STAMP} |)"
+    r"(?:<\.\.\. ([A-Za-z_][A-Za-z0-9_]*) resumed> ?|([A-Za-z_][A-Za-z0-9_]*)\()"
+    rf"(?:{FAST_RESULT}|(?(5)(?!)|(.*) <unfinished \.\.\.>))\Z"
 )
 
 # strace 7 colours output unless --color=never: SGR sequences anywhere in the line.
