@@ -74,12 +74,12 @@ SUMMARY_ROW = re.compile(
 # errno, errtext, duration secs, duration fraction, unfinished args.
 FAST_STAMP = r"(?:([0-9][0-9]:[0-9][0-9]:[0-9][0-9])|([0-9]+))(?:\.([0-9]{1,9})|)"
 FAST_RESULT = (
-    r"(.*)\) * = ([^ =\n]+)(?: (E[A-Z0-9_]*) \(([^=\n]*)\)|)(?: <([0-9]+)\.([0-9]{1,9})>|)"
+    r"(.*)\) * = ([^ =\r\n]+)(?: (E[A-Z0-9_]*) \(([^=\n]*)\)|)(?: <([0-9]+)\.([0-9]{1,9})>|)"
 )
 FAST_LINE = re.compile(
     rf"(?:([0-9]+) +|)(?:{FAST_STAMP} |)"
     r"(?:<\.\.\. ([A-Za-z_][A-Za-z0-9_]*) resumed> ?|([A-Za-z_][A-Za-z0-9_]*)\()"
-    rf"(?:{FAST_RESULT}|(?(5)(?!)|(.*) <unfinished \.\.\.>))\Z"
+    rf"(?:{FAST_RESULT}|(?(5)(?!)|(.*) <unfinished \.\.\.>))[\r\n]*\Z"
 )
 
 # strace 7 colours output unless --color=never: SGR sequences anywhere in the line.

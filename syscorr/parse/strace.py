@@ -179,7 +179,6 @@ def _lex(lines, source, tid, stats, fast_match, pending):
     lineno = 0
     for line in lines:
         lineno += 1
-        line = line.rstrip("\r\n")
         if fast_ok and "\x1b" not in line and (fast := fast_match(line)) is not None:
             # The hot path: FAST_LINE read the line as the general readers below would.
             (pid, clock, secs, fraction, resumed, name, args, ret, errno, errtext, took, took_frac,
@@ -227,6 +226,18 @@ def _lex(lines, source, tid, stats, fast_match, pending):
                 yield new(Syscall, (lineno, thread, ts, name, args, ret, retval, errno, errtext,
                                     duration, False, source, None, False))  # fmt: skip
                 continue
+            if pairing:
+                start = pending.pop(thread, None)
+                if start is not None and start[3] == resumed:  # _pair() for the usual case
+                    opening = start[4]
+                    if args[:1] == " " and opening[-1:] == " ":
+                        args = args[1:]  # strace < 5.0 printed a space after "resumed>"
+                    yield new(Syscall, (start[0], start[1], start[2], resumed, opening + args, ret,
+                                        retval, errno, errtext, duration, False, start[5], lineno,
+                                        False))  # fmt: skip
+                    continue
+                if start is not None:
+                    pending[thread] = start
             end = new(SplitEnd, (lineno, thread, ts, resumed, args, ret, retval, errno, errtext,
                                  duration, False, source))  # fmt: skip
             if pairing:
@@ -235,6 +246,7 @@ def _lex(lines, source, tid, stats, fast_match, pending):
                 yield end
             continue
         # The general readers: every variant, every odd line.
+        line = line.rstrip("\r\n")
         if carry is not None:
             skipped["continuation"] += 1
             line, carry = carry + line, None
