@@ -7,6 +7,9 @@ fifth of them split into `<unfinished ...>`/`resumed>` pairs, a signal and threa
 It prints, for one core and the same file in the same run:
 - a bare `for line in file` loop (the floor),
 - parse only (`lex_strace`) and parse+pairing (`parse_strace`): lines/s, MB/s, ratio to bare,
+- parse+pairing+stats (`ParseStats.observe`, as `syscorr report` reads a log),
+- parse only and parse+pairing of the same log with the stamps `syscorr run` records
+  (`--absolute-timestamps=ns` and -T in ns: "1795566123.553367914", "<0.000041693>"),
 - peak traced memory (tracemalloc) of parse+pairing at N/5 and N lines (flat = streaming),
 - NamedTuple vs slotted dataclass: time to build 1M Syscall-shaped records and bytes each.
 """
@@ -14,6 +17,7 @@ It prints, for one core and the same file in the same run:
 import argparse
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -24,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from syscorr.parse.records import Syscall  # noqa: E402
+from syscorr.parse.stats import ParseStats  # noqa: E402
 from syscorr.parse.strace import lex_strace, parse_strace  # noqa: E402
 
 LOOP_TID, WORKERS = 4100, (4101, 4102, 4103, 4104)
@@ -85,6 +90,27 @@ def generate(path: Path, count: int, seed: int = 1) -> None:
                 written += 1
 
 
+CLOCK_STAMP = re.compile(r"^(\d+)  (\d\d):(\d\d):(\d\d)\.(\d{6}) ")
+DURATION = re.compile(r"<(\d+\.\d{6})>$")
+EPOCH = 1_795_500_000
+
+
+def with_ns_stamps(source: Path, path: Path, seed: int = 2) -> None:
+    """Rewrite a generated log with ns epoch stamps and ns durations (syscorr run's format)."""
+    rng = random.Random(seed)
+
+    def stamp(m: re.Match) -> str:
+        secs = EPOCH + int(m[2]) * 3600 + int(m[3]) * 60 + int(m[4])
+        return f"{m[1]}  {secs}.{m[5]}{rng.randrange(1000):03d} "
+
+    def duration(m: re.Match) -> str:
+        return f"<{m[1]}{rng.randrange(1000):03d}>"
+
+    with open(source) as lines, open(path, "w") as out:
+        for line in lines:
+            out.write(DURATION.sub(duration, CLOCK_STAMP.sub(stamp, line.rstrip("\n"))) + "\n")
+
+
 def timed(label: str, path: Path, run, lines: int, mbytes: float, bare: float | None) -> float:
     with open(path, encoding="utf-8", errors="replace") as f:
         start = time.perf_counter()
@@ -103,6 +129,11 @@ def drain(records) -> None:
 def bare_loop(f) -> None:
     for _ in f:
         pass
+
+
+def parse_with_stats(f) -> None:
+    stats = ParseStats()
+    drain(stats.observe(parse_strace(f, stats=stats)))
 
 
 def peak_memory(path: Path) -> int:
@@ -204,6 +235,13 @@ def main() -> None:
         bare = timed("bare for-loop", big, bare_loop, lines, mbytes, None)
         timed("parse only", big, lambda f: drain(lex_strace(f)), lines, mbytes, bare)
         timed("parse + pairing", big, lambda f: drain(parse_strace(f)), lines, mbytes, bare)
+        timed("parse+pair+stats", big, parse_with_stats, lines, mbytes, bare)
+        ns_log = Path(tmp) / "ns.log"
+        with_ns_stamps(big, ns_log)
+        ns_mbytes = os.path.getsize(ns_log) / 1e6
+        print(f"same log, ns stamps and durations ({ns_mbytes:.1f} MB):")
+        timed("parse only", ns_log, lambda f: drain(lex_strace(f)), lines, ns_mbytes, bare)
+        timed("parse + pairing", ns_log, lambda f: drain(parse_strace(f)), lines, ns_mbytes, bare)
         small_peak, big_peak = peak_memory(small), peak_memory(big)
         print(f"peak memory (tracemalloc), parse+pairing: {lines // 5:,} lines "
               f"{small_peak / 1e3:.0f} kB, {lines:,} lines {big_peak / 1e3:.0f} kB")  # fmt: skip
