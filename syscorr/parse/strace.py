@@ -172,6 +172,7 @@ def _lex(lines, source, tid, stats, fast_match, pending):
     # Clock state: "" until the first stamp, then "clock" (-t/-tt), "epoch" (-ttt, ns) or
     # "relative" (-r, summed). For clock stamps the ns of the current second is cached.
     clock_kind, second_text, second_ns, day, last_ts = "", "", 0, 0, 0
+    whole_text, whole_ns = "", 0  # the same cache for the whole seconds of -ttt/ns/-r stamps
     carry = None
     carry_lineno = 0
     in_summary = False
@@ -200,14 +201,17 @@ def _lex(lines, source, tid, stats, fast_match, pending):
                     ts += NS_PER_DAY
                 last_ts = ts
             elif secs is not None:
+                if secs != whole_text:
+                    whole_text, whole_ns = secs, int(secs) * 10**9
                 if fraction is None:
-                    ts = int(secs) * 10**9
+                    ts = whole_ns
                 else:
-                    ts = int(secs + fraction) * scale[len(fraction)]
-                if not clock_kind:
-                    clock_kind = "relative" if len(secs) < 9 else "epoch"
-                if clock_kind == "relative":
-                    last_ts = ts = last_ts + ts
+                    ts = whole_ns + int(fraction) * scale[len(fraction)]
+                if clock_kind != "epoch":
+                    if not clock_kind:
+                        clock_kind = "relative" if len(secs) < 9 else "epoch"
+                    if clock_kind == "relative":
+                        last_ts = ts = last_ts + ts
             else:
                 ts = None
             if opened is not None:
