@@ -7,8 +7,8 @@ output (recorded in fixtures/strace/) with notes where other versions or flags d
 A line is   PREFIX BODY
   PREFIX = [pid column | "[pid N] "] [timestamp] ["[nr] " (-n)] ["[ip] " (-i)]
   BODY   = call | split-start | split-end | signal | exit
-The hot path in `strace.py` reads BODY with str.find/rfind and uses these patterns for the
-prefix and the rare line kinds only.
+The hot path in `strace.py` reads a whole line with FAST_LINE (the usual shapes, in one regex
+match); the other patterns serve the general readers, which take every line it refuses.
 """
 
 import re

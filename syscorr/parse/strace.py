@@ -19,6 +19,9 @@ Contract:
   summed, so stamps are ns since the first line. Durations (-T, µs or ns) become ns.
 - Lines are str; decode files with errors="replace" (strace escapes non-ASCII bytes itself,
   so only foreign text spliced into a stderr log can be invalid UTF-8).
+- Speed (scripts/bench_parse.py): one regex match (grammar.FAST_LINE) reads the usual lines
+  whole; the general readers take the rest and read those lines the same way (pinned by
+  tests/test_parse_fastpath.py).
 """
 
 from collections import Counter
