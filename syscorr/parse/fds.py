@@ -56,7 +56,7 @@ def _decode_path(text: str) -> str:
 def parse_address(text: str) -> Address | None:
     """`127.0.0.1:56620` or `[::1]:50222` -> Address."""
     host, colon, port = text.rpartition(":")
-    if not colon or not port.isdigit():
+    if not colon or not port.isdecimal():
         return None
     if host[:1] == "[" and host[-1:] == "]":
         host = host[1:-1]
@@ -67,7 +67,7 @@ def parse_fd(text: str) -> FdInfo | None:
     text = text.strip()
     lt = text.find("<")
     number = text[:lt] if lt > 0 else text
-    if not number.isdigit():
+    if not number.isdecimal():
         return None
     fd = int(number)
     if lt < 0:
@@ -80,7 +80,7 @@ def parse_fd(text: str) -> FdInfo | None:
         return FdInfo(fd, "file", path=_decode_path(inner))
     content = rest[1:-1]
     if kind in INET_KINDS:
-        if content.isdigit():
+        if content.isdecimal():
             return FdInfo(fd, kind, inode=int(content))
         local, arrow, remote = content.partition("->")
         return FdInfo(fd, kind, local=parse_address(local),
@@ -90,10 +90,10 @@ def parse_fd(text: str) -> FdInfo | None:
         path = decode_string(path) if comma else None
         ours = inodes.partition("->")[0]
         return FdInfo(fd, kind, path=os.fsdecode(path.data) if path else None,
-                      inode=int(ours) if ours.isdigit() else None)  # fmt: skip
+                      inode=int(ours) if ours.isdecimal() else None)  # fmt: skip
     if kind == "anon_inode":
         return FdInfo(fd, kind, name=content)
-    return FdInfo(fd, kind, inode=int(content) if content.isdigit() else None)
+    return FdInfo(fd, kind, inode=int(content) if content.isdecimal() else None)
 
 
 def _raw_or_call(value: str) -> tuple[str | None, str | None]:
@@ -110,7 +110,7 @@ def _raw_or_call(value: str) -> tuple[str | None, str | None]:
 def _port(value: str) -> int | None:
     func, inner = _raw_or_call(value)
     if func is not None:
-        return int(inner) if inner and inner.isdigit() else None
+        return int(inner) if inner and inner.isdecimal() else None
     raw = decode_string(inner or "")
     return int.from_bytes(raw.data, "big") if raw and len(raw.data) == 2 else None
 

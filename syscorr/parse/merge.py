@@ -34,7 +34,7 @@ def merge_by_time[T: tuple](streams: list[Iterable[T]]) -> Iterator[T]:
 def tid_from_ff_name(name: str) -> int | None:
     """The thread id suffix of a `-ff` output file (`out.1234` -> 1234), None if absent."""
     suffix = name.rpartition(".")[2]
-    return int(suffix) if suffix.isdigit() else None
+    return int(suffix) if suffix.isdecimal() else None
 
 
 def parse_strace_ff(

@@ -95,7 +95,7 @@ def poll_fds(name: str, args: list[str]) -> EventList | None:
         for index, kind in ((1, "in"), (2, "out"), (3, "except")):
             text = args[index].strip()
             if text[:1] == "[" and text[-1:] == "]":
-                out += [(int(fd), (kind,)) for fd in text[1:-1].split() if fd.isdigit()]
+                out += [(int(fd), (kind,)) for fd in text[1:-1].split() if fd.isdecimal()]
         return EventList(sorted(out), False)
     return None
 
