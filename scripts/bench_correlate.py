@@ -104,7 +104,7 @@ def main() -> None:
     (_, _, p1, f1), (_, _, p10, f10) = rows
     print(
         f"memory growth 1x -> 10x: parse {p10['rss'] / p1['rss']:.2f}x, "
-        f"full pass {f10['rss'] / f1['rss']:.2f}x (the agent events are held in memory)"
+        f"full pass {f10['rss'] / f1['rss']:.2f}x (agent events are streamed per thread)"
     )
 
 
