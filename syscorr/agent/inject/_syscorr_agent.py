@@ -424,7 +424,7 @@ class Agent:
         # line of a blocking call), so each thread's last call waits in `pending` and is
         # written only when the thread's next event comes more than `gap` ns after it.
         pending, gap = {}, self.call_gap_ns
-        pending_pop = pending.pop
+        pending_pop, pending_get = pending.pop, pending.get
         # Threads whose last event was a standard-library coroutine's YIELD: the outer library
         # frames of the same await chain yield next, and only the innermost one is written.
         lib_run = set()
@@ -432,18 +432,20 @@ class Agent:
         skip_end = self._skip_end  # threads whose running Handle._run was left out
 
         def flush(tid, call):
+            """Write a pending call: (ts, code object, offset)."""
             loop = asyncio_api[0]()
             task = asyncio_api[1](loop) if loop is not None else None
-            event(CALL, tid, call[0], 0 if task is None else id(task), call[1], call[2])
+            code_id = codes[id(call[1])][0]
+            event(CALL, tid, call[0], 0 if task is None else id(task), code_id, call[2])
 
         def on_call(code, offset, _callable, _arg0):
             try:
                 ts = clock()
                 ident = get_ident()
-                last = pending_pop(ident, None)
+                last = pending_get(ident)
                 if last is not None and ts - last[0] > gap:
                     flush(tids_get(ident) or new_thread(), last)
-                pending[ident] = (ts, codes[id(code)][0], offset)
+                pending[ident] = (ts, code, offset)
             except Exception as exc:
                 fail(exc)
 
@@ -451,8 +453,11 @@ class Agent:
             """A local event on a coroutine (or PY_RETURN of Handle._run: CALLBACK_END)."""
             try:
                 code_id, role, _ = codes[id(code)]
-                ts = clock()
                 ident = get_ident()
+                if skip_end and role is _HANDLE_RUN and ident in skip_end:
+                    skip_end.discard(ident)  # the end of a handle whose start was left out
+                    return
+                ts = clock()
                 tid = tids_get(ident) or new_thread()
                 if pending:
                     last = pending_pop(ident, None)
@@ -468,8 +473,6 @@ class Agent:
                 if role is not _CORO:
                     if role is _WORK_RUN:
                         event(WORK_END, tid, ts, 0, code_id, offset)
-                    elif ident in skip_end:
-                        skip_end.discard(ident)
                     else:
                         event(CALLBACK_END, tid, ts, 0, code_id, offset)
                     return
