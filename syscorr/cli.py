@@ -72,7 +72,7 @@ def _root(
 def run(
     argv: Annotated[
         list[str],
-        typer.Argument(help="The script and its arguments, or -- CMD ARGS.", metavar="CMD..."),
+        typer.Argument(help="The script and its arguments, or -- CMD ARGS.", metavar="CMD"),
     ],
     output: Annotated[
         Path | None,
@@ -91,7 +91,12 @@ def run(
     string_limit: Annotated[
         int,
         typer.Option(
-            "-s", "--string-limit", min=0, max=1 << 20, help="Bytes of payload to keep per call."
+            "-s",
+            "--string-limit",
+            min=0,
+            max=1 << 20,
+            metavar="N",
+            help="Bytes of payload to keep per call.",
         ),
     ] = 256,
     seccomp: Annotated[
@@ -139,40 +144,64 @@ Examples:
 
 @app.command(help=REPORT_HELP)
 def report(
-    trace: Annotated[str | None, typer.Argument(help="Trace directory (default: latest).")] = None,
+    trace: Annotated[
+        str | None, typer.Argument(help="Trace directory (default: latest).", metavar="TRACE")
+    ] = None,
     output_format: Annotated[
         str,
         typer.Option(
             "--format",
             "-f",
+            metavar="FORMAT",
             help="text, json (versioned schema), html (one offline file), perfetto (JSON for "
             "ui.perfetto.dev) or perfetto-proto. --pid/--task/--since/--until also cut exports.",
         ),
     ] = "text",
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write to this file, not stdout.")
+        Path | None,
+        typer.Option("-o", "--output", metavar="FILE", help="Write to this file, not stdout."),
     ] = None,
     timeline: Annotated[
         bool, typer.Option("--timeline", "-t", help="Show events one by one.")
     ] = False,
     block_ms: Annotated[
         float,
-        typer.Option("--block-ms", min=0, help="A loop-thread syscall this long is a finding."),
+        typer.Option(
+            "--block-ms", min=0, metavar="MS", help="A loop-thread syscall this long is a finding."
+        ),
     ] = 10.0,
     step_ms: Annotated[
         float,
-        typer.Option("--step-ms", min=0, help="A step this long without yielding is a finding."),
+        typer.Option(
+            "--step-ms", min=0, metavar="MS", help="A step this long without yielding is a finding."
+        ),
     ] = 100.0,
-    top: Annotated[int, typer.Option("--top", min=1, help="Rows per table.")] = 10,
-    task: Annotated[list[str] | None, typer.Option(help="Timeline: only these tasks.")] = None,
-    fd: Annotated[list[int] | None, typer.Option(help="Timeline: only these fds.")] = None,
-    pid: Annotated[list[int] | None, typer.Option(help="Timeline: only these pids.")] = None,
-    since: Annotated[float | None, typer.Option(help="Timeline: from S seconds in.")] = None,
-    until: Annotated[float | None, typer.Option(help="Timeline: up to S seconds in.")] = None,
-    limit: Annotated[int, typer.Option(help="Timeline: at most N lines (0: all).")] = 500,
+    top: Annotated[int, typer.Option("--top", min=1, metavar="N", help="Rows per table.")] = 10,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(metavar="NAME", help="Timeline and exports: only this task (repeatable)."),
+    ] = None,
+    fd: Annotated[
+        list[int] | None, typer.Option(metavar="FD", help="Timeline: only this fd (repeatable).")
+    ] = None,
+    pid: Annotated[
+        list[int] | None,
+        typer.Option(metavar="PID", help="Timeline and exports: only this process (repeatable)."),
+    ] = None,
+    since: Annotated[
+        float | None, typer.Option(metavar="S", help="Timeline and exports: from S seconds in.")
+    ] = None,
+    until: Annotated[
+        float | None, typer.Option(metavar="S", help="Timeline and exports: up to S seconds in.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(metavar="N", help="Timeline: at most N lines (0: all).")
+    ] = 500,
     syscalls: Annotated[
         str | None,
-        typer.Option("--syscalls", help="Timeline: only these syscalls (comma-separated)."),
+        typer.Option(
+            "--syscalls", metavar="LIST", help="Timeline: only these syscalls (comma-separated)."
+        ),
     ] = None,
     startup: Annotated[
         bool,
