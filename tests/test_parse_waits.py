@@ -61,3 +61,53 @@ def test_data_and_lengths_of_a_recorded_sendto():
     assert data.data.startswith(b"task=w") and data.data.endswith(b" from-thread\n")
     assert send.int_arg(2) == len(data.data) == send.retval
     assert send.fd().kind == "TCP" and send.fd().remote.host == "127.0.0.1"
+
+
+def _every_wait_in_the_fixtures():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parent.parent / "fixtures" / "strace").iterdir()):
+        records, _ = strace_records(path.name)
+        for record in records:
+            if isinstance(record, Syscall) and record.name in (
+                "epoll_wait",
+                "epoll_pwait",
+                "epoll_pwait2",
+                "poll",
+            ):
+                yield path.name, record
+
+
+def test_the_text_fast_paths_agree_with_the_general_readers():
+    """epoll events and timeouts read straight from the text (the shape syscorr run writes)
+    must equal what the general readers make of the split arguments, on every fixture."""
+    from syscorr.parse.args import split_args
+    from syscorr.parse.waits import epoll_events, epoll_events_text, timeout_ns, timeout_text_ns
+
+    fast_events = fast_timeouts = 0
+    for name, call in _every_wait_in_the_fixtures():
+        args = split_args(call.args)
+        events = epoll_events_text(call.name, call.args)
+        if events is not None:
+            fast_events += 1
+            assert events == epoll_events(call.name, args), (name, call.lineno)
+        timeout = timeout_text_ns(call.name, call.args)
+        if timeout is not None:
+            fast_timeouts += 1
+            assert timeout == timeout_ns(call.name, args), (name, call.lineno)
+        assert call.epoll_events() == epoll_events(call.name, args)
+        assert call.timeout_ns() == timeout_ns(call.name, args)
+    assert fast_events > 100 and fast_timeouts > 100  # the fast paths are really taken
+
+
+@pytest.mark.parametrize("text", [
+    "3<anon_inode:[eventpoll]>, [{events=EPOLLIN, data={u32=7, u64=7}}, ...], 32, 0",
+    "3, [{events=0x1, data={u32=7, u64=7}}], 2, -1",
+    "3, [{events=EPOLLIN, data={u32=7, u64=140737488355335}}], 2, 100",
+])  # fmt: skip
+def test_other_shapes_fall_back_to_the_general_reader(text):
+    from syscorr.parse.args import split_args
+    from syscorr.parse.waits import epoll_events, epoll_events_text
+
+    fast = epoll_events_text("epoll_wait", text)
+    assert fast is None or fast == epoll_events("epoll_wait", split_args(text))

@@ -24,7 +24,14 @@ from typing import NamedTuple
 
 from .args import ByteString, first_string, parse_int, split_args
 from .fds import FdInfo, SockAddr, first_sockaddr, parse_fd
-from .waits import EventList, epoll_events, poll_fds, timeout_ns
+from .waits import (
+    EventList,
+    epoll_events,
+    epoll_events_text,
+    poll_fds,
+    timeout_ns,
+    timeout_text_ns,
+)
 
 
 class Syscall(NamedTuple):
@@ -68,15 +75,18 @@ class Syscall(NamedTuple):
 
     def epoll_events(self) -> EventList | None:
         """Ready events of epoll_wait/epoll_pwait/epoll_pwait2: [(fd from data.u32, masks)]."""
-        return epoll_events(self.name, split_args(self.args))
+        fast = epoll_events_text(self.name, self.args)
+        return fast if fast is not None else epoll_events(self.name, split_args(self.args))
 
     def poll_fds(self) -> EventList | None:
         """poll/ppoll: [(fd, requested masks)]; select/pselect6: [(fd, ("in"|"out"|"except",))]."""
         return poll_fds(self.name, split_args(self.args))
 
     def timeout_ns(self) -> int | None:
-        """The call's timeout in ns (epoll, poll, select, nanosleep, futex); None = forever."""
-        return timeout_ns(self.name, split_args(self.args))
+        """The call's timeout in ns (epoll, poll, select, nanosleep, futex); FOREVER (-1) for
+        an infinite wait, None when unreadable."""
+        fast = timeout_text_ns(self.name, self.args)
+        return fast if fast is not None else timeout_ns(self.name, split_args(self.args))
 
     def sockaddr(self) -> SockAddr | None:
         """The first socket address argument (connect, bind, accept4, sendto, recvfrom)."""

@@ -100,6 +100,43 @@ def poll_fds(name: str, args: list[str]) -> EventList | None:
     return None
 
 
+# The default rendering of one ready epoll event: `{events=EPOLLIN|EPOLLOUT, data={u32=7, u64=7}}`.
+_EPOLL_ITEM = re.compile(r"\{events=([A-Z|]+), data=\{u32=(\d+), u64=\d+\}\}")
+_EPOLL_FD_PREFIX = re.compile(r"\d+(?:<[^>]*>)?, \[")
+
+
+def epoll_events_text(name: str, text: str) -> EventList | None:
+    """`epoll_events` straight from the raw argument text, for the default rendering only
+    (every item `{events=NAMES, data={u32=N, u64=M}}`, the array not cut). None means: not
+    this shape, ask `epoll_events` (which reads every variant)."""
+    if name not in EPOLL_CALLS:
+        return None
+    head = _EPOLL_FD_PREFIX.match(text)
+    if head is None:
+        return None
+    end = text.find("]", head.end())
+    if end < 0:
+        return None
+    array = text[head.end() : end]
+    items = _EPOLL_ITEM.findall(array)
+    if len(items) != array.count("{events=") or "..." in array:
+        return None
+    return EventList([(int(fd), tuple(events.split("|"))) for events, fd in items], False)
+
+
+def timeout_text_ns(name: str, text: str) -> int | None:
+    """`timeout_ns` of epoll_wait/poll from the raw text: their timeout is the last argument,
+    in ms. None means: ask `timeout_ns`."""
+    if name != "epoll_wait" and name != "poll":
+        return None
+    last = text.rpartition(", ")[2]
+    if last.isdecimal():
+        return int(last) * 1_000_000
+    if last[:1] == "-" and last[1:].isdecimal():
+        return FOREVER
+    return None
+
+
 def timeout_ns(name: str, args: list[str]) -> int | None:
     spec = TIMEOUT_ARG.get(name)
     if spec is None or spec[0] >= len(args):
