@@ -7,20 +7,10 @@ signal masks) that dominates an unfiltered trace.
 """
 
 from syscorr.errors import UsageError
+from syscorr.parse.waits import LINUX_SELECTOR_WAITS
 
-# Selector waits of every kind asyncio's selectors use (and kevent's Linux cousins).
-LOOP_WAITS = (
-    "epoll_create",
-    "epoll_create1",
-    "epoll_ctl",
-    "epoll_wait",
-    "epoll_pwait",
-    "epoll_pwait2",
-    "poll",
-    "ppoll",
-    "select",
-    "pselect6",
-)
+# The selector waits of every kind asyncio's selectors use, and epoll's set-up.
+LOOP_WAITS = ("epoll_create", "epoll_create1", "epoll_ctl", *LINUX_SELECTOR_WAITS)
 SOCKETS = (
     "socket",
     "socketpair",

@@ -29,20 +29,8 @@ from syscorr.correlate.model import (
 from syscorr.correlate.steps import ClosedStep, ThreadSteps
 from syscorr.events import AgentLog, EventKind, iter_agent_events
 from syscorr.parse.records import Syscall
+from syscorr.parse.waits import SELECTOR_WAITS
 
-SELECTOR_WAITS = frozenset(
-    {
-        "epoll_wait",
-        "epoll_pwait",
-        "epoll_pwait2",
-        "poll",
-        "ppoll",
-        "select",
-        "pselect6",
-        "kevent",
-        "kevent64",
-    }
-)
 EPOLL_WAITS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2"})
 INPUT_CALLS = frozenset({"read", "readv", "recv", "recvfrom", "recvmsg", "pread64", "preadv"})
 OUTPUT_CALLS = frozenset(

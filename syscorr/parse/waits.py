@@ -17,6 +17,12 @@ from .args import field_value, parse_int, split_args, struct_fields
 
 FOREVER = -1
 
+# The calls an event loop's selector waits in (Linux; kevent for dtruss logs from macOS).
+LINUX_SELECTOR_WAITS = (
+    "epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select", "pselect6",
+)  # fmt: skip
+SELECTOR_WAITS = frozenset((*LINUX_SELECTOR_WAITS, "kevent", "kevent64"))
+
 EPOLL_BITS = {
     0x001: "EPOLLIN", 0x002: "EPOLLPRI", 0x004: "EPOLLOUT", 0x008: "EPOLLERR",
     0x010: "EPOLLHUP", 0x020: "EPOLLNVAL", 0x040: "EPOLLRDNORM", 0x080: "EPOLLRDBAND",
