@@ -27,19 +27,10 @@ from syscorr.analysis.findings import Rules  # noqa: E402
 from syscorr.report import htmlreport, perfetto, perfetto_proto  # noqa: E402
 from syscorr.report.command import load_summary  # noqa: E402
 from syscorr.report.timeline import TimelineFilter  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 ITEMS_PER_ROUND_TRIP = 8.5  # measured on echo.py: syscalls + steps + iterations per echo
 CLIENTS = 20
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def record(events: int, where: Path) -> Path:

@@ -18,19 +18,10 @@ from hypothesis import strategies as st
 from syscorr.report import htmlreport
 from syscorr.report.perfetto_tracks import layout
 from syscorr.report.timeline import TimelineFilter
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import APPS, run_syscorr
 from tests.golden_util import load
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DATA = re.compile(r'<script id="syscorr-data" type="application/json">(.*?)</script>', re.S)
 
 

@@ -25,7 +25,6 @@ POP = {int(EventKind.PY_YIELD): "yield", int(EventKind.PY_RETURN): "return",
        int(EventKind.PY_UNWIND): "unwind"}  # fmt: skip
 _CALL, _YIELD = int(EventKind.CALL), int(EventKind.PY_YIELD)
 _CB_START, _CB_END = int(EventKind.CALLBACK_START), int(EventKind.CALLBACK_END)
-_LOOP = int(EventKind.LOOP_ITERATION)
 
 
 @dataclass(slots=True)
@@ -61,7 +60,6 @@ class ThreadSteps:
         self.tasks: list[OpenStep] = []
         self.callbacks: list[OpenStep] = []
         self._yielded: list[Frame] = []  # frames popped by consecutive YIELDs, innermost first
-        self.loop_iterations_seen = 0
 
     def frame(self, code_id: int, offset: int) -> Frame:
         info = self.codes.get(code_id)
@@ -139,8 +137,6 @@ class ThreadSteps:
                 return []
             step = self.callbacks.pop()
             return [ClosedStep(step, event.ts, "callback-end", ())]
-        if kind == _LOOP:
-            self.loop_iterations_seen += 1
         return []
 
     def close_all(self) -> list[ClosedStep]:

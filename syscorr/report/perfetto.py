@@ -14,9 +14,8 @@ how to cut the trace.
 """
 
 import json
-import os
 
-from syscorr.report.perfetto_tracks import Layout, guard_size, layout
+from syscorr.report.perfetto_tracks import Layout, sized_layout
 
 JSON_LIMIT = 400 << 20  # the UI parses JSON in a wasm heap; beyond a few hundred MB it fails
 JSON_PER_SLICE = 110  # bytes of an "X" event apart from its name and argument text
@@ -32,23 +31,9 @@ def us(ns: int) -> str:
     return f"{sign}{q}.{r:03d}" if r else f"{sign}{q}"
 
 
-def limit_bytes(options: dict, default: int) -> int:
-    if options.get("limit_bytes") is not None:
-        return int(options["limit_bytes"])
-    env = os.environ.get("SYSCORR_PERFETTO_LIMIT_MB")
-    return int(float(env) * (1 << 20)) if env else default
-
-
 def render(summary, stream, options: dict) -> None:
-    lay = layout(summary, options.get("filters"))
-    estimate = lay.estimated_bytes(JSON_PER_SLICE, JSON_PER_POINT)
-    guard_size(
-        lay,
-        estimate,
-        limit_bytes(options, JSON_LIMIT),
-        "Perfetto JSON file",
-        summary.accounts.first_ts,
-    )
+    lay = sized_layout(summary, options, JSON_PER_SLICE, JSON_PER_POINT, JSON_LIMIT,
+                       "Perfetto JSON file")  # fmt: skip
     write_json(lay, stream, summary.meta)
 
 

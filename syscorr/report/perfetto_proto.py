@@ -18,8 +18,7 @@ like the JSON ones (PROTO_LIMIT).
 import heapq
 import struct
 
-from syscorr.report.perfetto import limit_bytes
-from syscorr.report.perfetto_tracks import Layout, guard_size, layout
+from syscorr.report.perfetto_tracks import Layout, sized_layout
 
 PROTO_LIMIT = 1 << 30  # the UI loads protobuf traces far bigger than JSON ones
 PROTO_PER_SLICE = 60
@@ -172,13 +171,6 @@ def write_proto(lay: Layout, stream, chunk: int = 1 << 20) -> None:
 
 
 def render(summary, stream, options: dict) -> None:
-    lay = layout(summary, options.get("filters"))
-    estimate = lay.estimated_bytes(PROTO_PER_SLICE, PROTO_PER_POINT)
-    guard_size(
-        lay,
-        estimate,
-        limit_bytes(options, PROTO_LIMIT),
-        "Perfetto protobuf trace",
-        summary.accounts.first_ts,
-    )
+    lay = sized_layout(summary, options, PROTO_PER_SLICE, PROTO_PER_POINT, PROTO_LIMIT,
+                       "Perfetto protobuf trace")  # fmt: skip
     write_proto(lay, stream)

@@ -18,6 +18,7 @@ are laid out. `origin` is the earliest time laid out: exporters write times rela
 """
 
 import bisect
+import os
 import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -379,6 +380,27 @@ def _counters(out: Layout, items: list, b: _Builder) -> None:
         points.append(CounterPoint(ts, entry[0].uid, float(entry[1])))
     points.sort(key=lambda p: p.ts)
     out.points = points
+
+
+def limit_bytes(options: dict, default: int) -> int:
+    """The largest export allowed: options["limit_bytes"], $SYSCORR_PERFETTO_LIMIT_MB, or the
+    default for the format."""
+    if options.get("limit_bytes") is not None:
+        return int(options["limit_bytes"])
+    env = os.environ.get("SYSCORR_PERFETTO_LIMIT_MB")
+    return int(float(env) * (1 << 20)) if env else default
+
+
+def sized_layout(
+    summary, options: dict, per_slice: int, per_point: int, default_limit: int, what: str
+) -> Layout:
+    """`layout` of the summary for one export format, refused (`guard_size`) when the file it
+    would make (estimated from bytes per slice and per counter point) is too big to open."""
+    lay = layout(summary, options.get("filters"))
+    estimate = lay.estimated_bytes(per_slice, per_point)
+    limit = limit_bytes(options, default_limit)
+    guard_size(lay, estimate, limit, what, summary.accounts.first_ts)
+    return lay
 
 
 def guard_size(lay: Layout, estimate: int, limit: int, what: str, span_origin: int | None) -> None:
