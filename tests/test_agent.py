@@ -417,3 +417,76 @@ def test_cancellation_and_exceptions_give_throw_and_unwind(python, tmp_path):
     victim = {r.task for r in log.task_names if r.name == "victim"}
     throws = [e for e in log.events if e.kind == EventKind.PY_THROW]
     assert {e.task for e in throws if log.codes[e.code].qualname == "sleeper"} == victim
+
+
+CALLEES = """
+import asyncio
+import time
+
+def slow_lines():
+    time.sleep(0.002)
+    yield "a"
+
+def raising_callback():
+    raise RuntimeError("from a callback")
+
+async def main():
+    loop = asyncio.get_running_loop()
+    loop.call_soon(raising_callback)
+    text = "abc"
+    for _ in range(50):
+        text = text.upper().lower()  # LINE_VALUE_METHODS
+        asyncio.current_task().get_name()  # LINE_TASK_QUERY
+    joined = "".join(slow_lines())  # LINE_JOIN
+    time.sleep(0.001)  # LINE_SLEEP
+    await asyncio.sleep(0.01)
+    return len(joined + text)
+
+asyncio.run(main())
+"""
+
+
+def test_call_sites_that_never_block_are_left_out_the_others_kept(python, tmp_path):
+    """Methods of str/bytes/numbers and Task queries cannot block: their CALL sites are
+    disabled at first sight; a join (it runs the user's generator) and time.sleep stay."""
+    program = tmp_path / "callees.py"
+    program.write_text(CALLEES)
+    lines = {
+        marker: number
+        for number, text in enumerate(CALLEES.splitlines(), 1)
+        for marker in ("LINE_VALUE_METHODS", "LINE_TASK_QUERY", "LINE_JOIN", "LINE_SLEEP")
+        if marker in text
+    }
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    result = run(python, [program], agent_dir=agent_dir, env={"SYSCORR_CALL_GAP_NS": "0"})
+    assert result.returncode == 0, result.stderr
+    log = only_log(agent_dir)
+    called = Counter(
+        log.codes[e.code].line_at(e.offset) for e in log.events if e.kind == EventKind.CALL
+    )
+    assert called[lines["LINE_VALUE_METHODS"]] == 0
+    assert called[lines["LINE_TASK_QUERY"]] == 50  # current_task() is a function: kept
+    assert called[lines["LINE_JOIN"]] >= 1 and called[lines["LINE_SLEEP"]] == 1
+    # the callback that raised is still bracketed, and asyncio's report of it is untouched
+    assert b"Exception in callback raising_callback()" in result.stderr
+    names = {e.code: log.names[e.code] for e in log.events if e.kind == EventKind.CALLBACK_START}
+    assert "raising_callback" in names.values()
+    depth = 0
+    for event in log.events:
+        depth += {EventKind.CALLBACK_START: 1, EventKind.CALLBACK_END: -1}.get(event.kind, 0)
+        assert depth in (0, 1)
+    assert depth == 0
+
+
+def test_only_the_innermost_stdlib_frame_of_a_wait_is_written(python, tmp_path):
+    """readline -> readuntil -> _wait_for_data: one YIELD, the innermost; the outer library
+    frames' yield points are disabled, the user's coroutine still records its own YIELD."""
+    result = run(python, [APPS / "echo.py", "--clients", "2", "--rounds", "20"], tmp_path)
+    assert result.returncode == 0
+    log = only_log(tmp_path)
+    steps = kinds_by_code(log)
+    assert steps["StreamReader._wait_for_data", EventKind.PY_YIELD] >= 2 * 20
+    assert steps["StreamReader.readuntil", EventKind.PY_YIELD] == 0
+    assert steps["StreamReader.readline", EventKind.PY_YIELD] == 0
+    assert steps["client", EventKind.PY_YIELD] >= 20

@@ -20,8 +20,9 @@ import functools
 import os
 import sys
 import time
+import types
 
-from _syscorr_agent_log import REC_END, LogWriter
+from _syscorr_agent_log import REC_END, LogWriter, pack_event
 
 # ---- event kinds: keep in sync with syscorr.events.EventKind (tests/test_events.py checks) ----
 PY_START = 1
@@ -55,6 +56,20 @@ _WORK_INIT, _WORK_RUN = "_WorkItem.__init__", "_WorkItem.run"  # concurrent.futu
 _ASYNCIO_DIR = os.sep + "asyncio" + os.sep
 _EXECUTOR_FILE = os.sep + "concurrent" + os.sep + "futures" + os.sep + "thread.py"
 
+_MethodType, _FunctionType = types.MethodType, types.FunctionType
+_BuiltinMethodType = types.BuiltinMethodType  # also builtin functions: the same type
+
+_MethodDescriptorType = types.MethodDescriptorType  # str.encode as `s.encode()` calls it
+# CALL sites whose callee is a method of one of these values are disabled at first sight: such
+# a call never blocks and runs no user code, except the methods named below (they consume an
+# iterable or call __format__ / __getitem__ of the user's objects).
+_VALUE_TYPES = frozenset((str, bytes, int, float, complex, bool))
+_MAY_CALL_BACK = frozenset(("join", "format", "format_map", "translate"))
+# ...and these methods of asyncio's Task and Future (they read or set a field)
+_TASK_QUERIES = frozenset(
+    ("get_name", "set_name", "done", "cancelled", "result", "exception", "get_coro", "get_loop")
+)
+
 _agent = None  # the one Agent of this process
 
 
@@ -73,6 +88,21 @@ def start(setup_start=None):
     except Exception:
         pass  # no log to report to: the target must run as if we were not here
     return _agent
+
+
+def _callable_name(callback):
+    """A callback's qualified name, read only where that runs no user code: a function, a
+    (builtin) method, a class, a partial of one of those; otherwise its type's name."""
+    kind = type(callback)
+    if kind is _FunctionType or kind is _BuiltinMethodType or isinstance(callback, type):
+        return callback.__qualname__
+    if kind is _MethodType:
+        return _callable_name(callback.__func__)
+    if kind is functools.partial:
+        return "partial(" + _callable_name(callback.func) + ")"
+    if kind.__name__ == "TaskStepMethWrapper":
+        return "Task.__step"
+    return kind.__qualname__
 
 
 def _describe(exc):
@@ -107,7 +137,12 @@ class Agent:
         self._tids = {}  # _thread.get_ident() -> native thread id (get_native_id is a syscall)
         self._task_names = {}  # id(task) -> last recorded name
         self._skip_end = set()  # threads in a Handle._run whose start was not recorded
+        # Handle._run's code and the offset of its `self._context.run(callback)` call (learnt
+        # from its first CALL event: the other calls are on the exception path)
+        self._handle_run = [None, None]
+        self._self_types = {}  # callable type -> whether reading its __self__ runs no user code
         self._task_types = ()  # asyncio's Task classes, once asyncio is imported
+        self._future_types = ()  # asyncio.Task and asyncio.Future, the same
         self._asyncio_api = [self._loop_before_asyncio, None]  # [_get_running_loop, current_task]
         self._main_ident = _thread.get_ident()  # sitecustomize runs on the main thread
 
@@ -126,20 +161,28 @@ class Agent:
 
     def _open_log(self):
         self.writer = LogWriter.create(self.directory, os.getpid())
-        self._event = self.writer.event
+        self._write = self.writer.write  # one whole record; ValueError: use append_slow
         if self.fail_after > 0:
-            self._event = self._failing_event(self.writer.event, self.fail_after)
+            self._write = self._failing_write(self.writer.write, self.fail_after)
 
-    def _failing_event(self, event, limit):
+    def _failing_write(self, write, limit):
         count = [0]
 
-        def failing_event(*fields):
+        def failing_write(data):
             count[0] += 1
             if count[0] > limit:
                 raise RuntimeError(f"SYSCORR_AGENT_TEST_FAIL_AFTER={limit} reached")
-            event(*fields)
+            return write(data)
 
-        return failing_event
+        return failing_write
+
+    def _event(self, kind, tid, ts, task, code, offset):
+        """Append one event record (the callbacks' hot paths inline this)."""
+        data = pack_event(kind, 0, 0, tid, ts, task, code, offset)
+        try:
+            self._write(data)
+        except ValueError:
+            self.writer.append_slow(data)
 
     def _claim_tool_id(self):
         mon = sys.monitoring
@@ -164,11 +207,9 @@ class Agent:
         sys.monitoring.set_events(self.tool, ev.PY_START | ev.PY_THROW | ev.PY_UNWIND)
 
     def _register_callbacks(self):
-        ev = sys.monitoring.events
         callbacks = self._make_callbacks()
         for event in self._all_events():
-            if event != ev.CALL or self.call_sites:
-                sys.monitoring.register_callback(self.tool, event, callbacks[event])
+            sys.monitoring.register_callback(self.tool, event, callbacks[event])
 
     def _write_meta(self, setup_start, **extra):
         meta = {
@@ -316,6 +357,7 @@ class Agent:
         self._task_types = tuple(
             t for t in (asyncio.Task, getattr(asyncio.tasks, "_PyTask", None)) if t is not None
         )
+        self._future_types = (asyncio.Task, asyncio.Future)
         self._asyncio_api[:] = [asyncio.events._get_running_loop, asyncio.current_task]
         self._debug("asyncio resolved")
         return True
@@ -339,7 +381,9 @@ class Agent:
             _ASYNCIO_DIR + "events.py"
         ):
             role = _HANDLE_RUN
-            sys.monitoring.set_local_events(self.tool, code, sys.monitoring.events.PY_RETURN)
+            ev = sys.monitoring.events
+            sys.monitoring.set_local_events(self.tool, code, ev.CALL | ev.PY_RETURN)
+            self._handle_run[0] = code
         elif code.co_qualname == _RUN_ONCE and code.co_filename.endswith(
             _ASYNCIO_DIR + "base_events.py"
         ):
@@ -358,40 +402,50 @@ class Agent:
             self._resolve_asyncio()
         return info
 
-    def _callback_start(self, frame):
-        """Handle._run begins: name the callback. The handle that runs a step of a Task is left
-        out (the task's own coroutine events tell that step, and it would cost two records per
-        step); its end is then skipped too. A task whose coroutine is asyncio's own (recorded
-        only by its YIELDs) keeps its handle: that is all that shows its steps."""
-        handle = frame.f_locals.get("self")
-        callback = getattr(handle, "_callback", None)
-        owner = getattr(callback, "__self__", None)
-        task_types = self._task_types
-        if task_types and isinstance(owner, task_types):
-            code = getattr(owner.get_coro(), "cr_code", None)
-            info = self._codes.get(id(code)) if code is not None else None
-            if info is None and code is not None:
-                info = self._classify(code)
-            if info is None or info[1] is not _LIB_CORO:
-                self._skip_end.add(_thread.get_ident())
-                return
-        name = getattr(callback, "__qualname__", None)
-        if name is None:
-            kind = type(callback).__name__
-            name = "Task.__step" if kind == "TaskStepMethWrapper" else kind
-            func = getattr(callback, "func", None)  # functools.partial
-            if func is not None:
-                name = "partial(" + getattr(func, "__qualname__", type(func).__name__) + ")"
+    def _binding_is_safe(self, kind):
+        """Whether `__self__` of a callable of type `kind` can be read without running user code:
+        bound methods (Python or builtin) and a C Task's step wrapper (cached per type)."""
+        safe = kind in (_MethodType, _BuiltinMethodType) or (
+            kind.__name__ in ("TaskStepMethWrapper", "TaskWakeupMethWrapper")
+            and kind.__module__ in ("builtins", "_asyncio")
+        )
+        self._self_types[kind] = safe
+        return safe
+
+    def _never_blocks(self, callee, kind):
+        """Whether a builtin method called from a coroutine is one that never blocks and never
+        runs user code, so that its CALL site can be disabled (see _VALUE_TYPES)."""
+        owner = callee.__objclass__ if kind is _MethodDescriptorType else type(callee.__self__)
+        if owner in _VALUE_TYPES:
+            return callee.__name__ not in _MAY_CALL_BACK
+        if self._task_types and owner in self._future_types:
+            return callee.__name__ in _TASK_QUERIES
+        return False
+
+    def _task_step_is_told(self, task):
+        """Whether a step of `task` shows in its own coroutine's events, so that the handle
+        running it can be left out: yes unless its coroutine is asyncio's own (recorded only by
+        its YIELDs) or not one we know (then the handle is all that shows its steps)."""
+        code = getattr(task.get_coro(), "cr_code", None)
+        if code is None:
+            return False
+        info = self._codes.get(id(code)) or self._classify(code)
+        return info is not None and info[1] is not _LIB_CORO
+
+    def _callback_start(self, callback, task, ident):
+        """Handle._run is about to call `callback` (bound to `task` when it is a Task's)."""
+        name = _callable_name(callback)
         name_id = self._names.get(name)
         if name_id is None:
             name_id = self._names[name] = len(self._names) + 1
             self.writer.name(name_id, name)
         ts = self.clock()
-        if task_types and isinstance(owner, task_types):
-            self._event(CALLBACK_START, self._tid(), ts, id(owner), name_id, 0)
-            self._record_task_name(owner, ts)
+        tid = self._tids.get(ident) or self._new_thread()
+        if task is not None:
+            self._event(CALLBACK_START, tid, ts, id(task), name_id, 0)
+            self._record_task_name(task, ts)
         else:
-            self._event(CALLBACK_START, self._tid(), ts, 0, name_id, 0)
+            self._event(CALLBACK_START, tid, ts, 0, name_id, 0)
 
     def _work_event(self, role, frame):
         """An executor work item: created (by the task awaiting it) or started in a worker.
@@ -410,26 +464,32 @@ class Agent:
 
     def _make_callbacks(self):
         """The sys.monitoring callbacks, as closures over what they use: the per-event cost is
-        dominated by Python calls and lookups, so the hot path avoids both where it can (the
+        dominated by Python calls and lookups, so the hot paths avoid both where they can (the
         frequent local events are `functools.partial(record, KIND)`: no Python frame of their
-        own). Each callback catches every Exception and disables the agent; BaseExceptions such
-        as a KeyboardInterrupt from the target's own signal handler pass through untouched."""
+        own; records are appended inline). Each callback catches every Exception and disables
+        the agent; BaseExceptions such as a KeyboardInterrupt from the target's own signal
+        handler pass through untouched."""
         ev = sys.monitoring.events
         agent, clock, event, fail = self, self.clock, self._event, self._fail
+        write, append_slow, pack = self._write, self.writer.append_slow, pack_event
         tids_get, get_ident, new_thread = self._tids.get, _thread.get_ident, self._new_thread
         codes, codes_get, task_names = self._codes, self._codes.get, self._task_names
         asyncio_api, disable = self._asyncio_api, sys.monitoring.DISABLE
+        handle_run = self._handle_run  # [Handle._run's code, offset of its callback call]
 
         # CALL events are frequent; only the call a long pause follows matters (it names the
         # line of a blocking call), so each thread's last call waits in `pending` and is
         # written only when the thread's next event comes more than `gap` ns after it.
         pending, gap = {}, self.call_gap_ns
         pending_pop, pending_get = pending.pop, pending.get
-        # Threads whose last event was a standard-library coroutine's YIELD: the outer library
-        # frames of the same await chain yield next, and only the innermost one is written.
-        lib_run = set()
-        lib_run_add, lib_run_discard = lib_run.add, lib_run.discard
+        # Threads whose last event was a standard-library coroutine's YIELD, with its code: the
+        # outer library frames of the same await chain yield next; only the innermost one is
+        # written, and the outer frame's yield point is disabled (it only ever passes on the
+        # yield of an inner coroutine).
+        lib_run = {}
+        lib_run_get, lib_run_pop = lib_run.get, lib_run.pop
         skip_end = self._skip_end  # threads whose running Handle._run was left out
+        skip_end_add, self_types_get = skip_end.add, self._self_types.get
 
         def flush(tid, call):
             """Write a pending call: (ts, code object, offset)."""
@@ -438,8 +498,41 @@ class Agent:
             code_id = codes[id(call[1])][0]
             event(CALL, tid, call[0], 0 if task is None else id(task), code_id, call[2])
 
-        def on_call(code, offset, _callable, _arg0):
+        def on_call(code, offset, callee, arg0):
             try:
+                if code is handle_run[0]:
+                    # Handle._run calls its callback `arg0` (or, on its exception path,
+                    # something else). The handle that runs a step of a Task is left out (the
+                    # task's own coroutine events tell that step, and it would cost two records
+                    # per step); its end is then skipped too.
+                    if offset != handle_run[1]:
+                        if handle_run[1] is not None:
+                            return disable
+                        handle_run[1] = offset  # Handle._run's first call is the callback's
+                    ident = get_ident()
+                    if lib_run:
+                        lib_run_pop(ident, None)
+                    bound = self_types_get(type(arg0))
+                    if bound is None:
+                        bound = agent._binding_is_safe(type(arg0))
+                    task = arg0.__self__ if bound else None
+                    if task is None or not isinstance(task, agent._task_types):
+                        agent._callback_start(arg0, None, ident)
+                        return
+                    info = codes_get(id(getattr(task.get_coro(), "cr_code", None)))
+                    if info is not None and info[1] is _CORO:
+                        skip_end_add(ident)
+                    elif agent._task_step_is_told(task):
+                        skip_end_add(ident)
+                    else:
+                        agent._callback_start(arg0, task, ident)
+                    return
+                kind = type(callee)
+                if kind is _MethodDescriptorType or kind is _BuiltinMethodType:
+                    if agent._never_blocks(callee, kind):
+                        return disable
+                if gap == 0:
+                    return record(CALL, code, offset)
                 ts = clock()
                 ident = get_ident()
                 last = pending_get(ident)
@@ -450,39 +543,48 @@ class Agent:
                 fail(exc)
 
         def record(kind, code, offset, _arg=None, _arg2=None):
-            """A local event on a coroutine (or PY_RETURN of Handle._run: CALLBACK_END)."""
+            """A local event on a coroutine (or PY_RETURN of Handle._run or _WorkItem.run:
+            CALLBACK_END, WORK_END)."""
             try:
                 code_id, role, _ = codes[id(code)]
                 ident = get_ident()
                 if skip_end and role is _HANDLE_RUN and ident in skip_end:
                     skip_end.discard(ident)  # the end of a handle whose start was left out
                     return
+                if role is _LIB_CORO and lib_run:
+                    inner = lib_run_get(ident)
+                    if inner is not None:
+                        return None if inner is code else disable
                 ts = clock()
                 tid = tids_get(ident) or new_thread()
                 if pending:
                     last = pending_pop(ident, None)
                     if last is not None and ts - last[0] > gap:
                         flush(tid, last)
-                if role is _LIB_CORO:
-                    if ident not in lib_run:
-                        lib_run_add(ident)
-                        event(PY_YIELD, tid, ts, 0, code_id, offset)
-                    return
-                if lib_run:
-                    lib_run_discard(ident)
-                if role is not _CORO:
-                    if role is _WORK_RUN:
-                        event(WORK_END, tid, ts, 0, code_id, offset)
-                    else:
-                        event(CALLBACK_END, tid, ts, 0, code_id, offset)
-                    return
-                loop = asyncio_api[0]()
-                task = asyncio_api[1](loop) if loop is not None else None
-                if task is None:
-                    event(kind, tid, ts, 0, code_id, offset)
+                if role is _CORO:
+                    if lib_run:
+                        lib_run_pop(ident, None)
+                    loop = asyncio_api[0]()
+                    task = asyncio_api[1](loop) if loop is not None else None
+                    data = pack(
+                        kind, 0, 0, tid, ts, 0 if task is None else id(task), code_id, offset
+                    )
+                elif role is _LIB_CORO:
+                    lib_run[ident] = code
+                    task = None
+                    data = pack(PY_YIELD, 0, 0, tid, ts, 0, code_id, offset)
                 else:
-                    event(kind, tid, ts, id(task), code_id, offset)
-                    # A name can change during a step (set_name): look again as steps end.
+                    if lib_run:
+                        lib_run_pop(ident, None)
+                    task = None
+                    end = CALLBACK_END if role is _HANDLE_RUN else WORK_END
+                    data = pack(end, 0, 0, tid, ts, 0, code_id, offset)
+                try:
+                    write(data)
+                except ValueError:
+                    append_slow(data)
+                # A name can change during a step (set_name): look again as steps end.
+                if task is not None:
                     if kind == PY_YIELD or kind == PY_RETURN or id(task) not in task_names:
                         if task_names.get(id(task)) != task.get_name():
                             agent._record_task_name(task, ts)
@@ -499,13 +601,11 @@ class Agent:
                 if info[1] is _CORO:
                     record(PY_START, code, offset)
                     return
-                if info[1] is _LIB_CORO:
-                    return disable  # its YIELDs stay on: they are local events
+                if info[1] is _LIB_CORO or info[1] is _HANDLE_RUN:
+                    return disable  # their local events tell the rest
                 if lib_run:
-                    lib_run_discard(get_ident())
-                if info[1] is _HANDLE_RUN:
-                    agent._callback_start(sys._getframe(1))
-                elif info[1] is _WORK_INIT or info[1] is _WORK_RUN:
+                    lib_run_pop(get_ident(), None)
+                if info[1] is _WORK_INIT or info[1] is _WORK_RUN:
                     agent._work_event(info[1], sys._getframe(1))
                 else:
                     tid = tids_get(get_ident()) or new_thread()
@@ -531,7 +631,7 @@ class Agent:
             ev.PY_START: on_start,
             ev.PY_RESUME: functools.partial(record, PY_RESUME),
             ev.PY_YIELD: functools.partial(record, PY_YIELD),
-            ev.CALL: on_call if self.call_gap_ns > 0 else functools.partial(record, CALL),
+            ev.CALL: on_call,
             ev.PY_RETURN: functools.partial(record, PY_RETURN),
             ev.PY_THROW: functools.partial(on_throw_or_unwind, PY_THROW),
             ev.PY_UNWIND: functools.partial(on_throw_or_unwind, PY_UNWIND),

@@ -3,17 +3,20 @@
 # Contract: `LogWriter.create(directory, pid, clock_name)` makes `agent-<pid>.bin` (mode 0600;
 # `agent-<pid>.<n>.bin` if that name is taken, e.g. after an exec in the same process) mapped
 # MAP_SHARED, so writing a record is a memcpy into the page cache: no syscall per record, and
-# every record written before a SIGKILL is still in the file afterwards. Space is reserved and
-# written under one lock, so records are never interleaved and a reader can stop at the first
-# zero byte. The file starts at INITIAL_SIZE (sparse) and doubles by remapping; `close()` truncates
-# it to the used size. Standard library only, importable (not usable) on Python 3.8+; it must never
-# import syscorr. The format is documented in docs/trace-format.md ("Agent event log").
+# every record written before a SIGKILL is still in the file afterwards. A record is appended
+# whole by one `mmap.write` call, which holds the GIL from reserving the space to copying the
+# bytes: records never interleave, need no lock, and a reader can stop at the first zero byte.
+# (On a free-threaded build, where that does not hold, appends take a lock.) The file starts at
+# INITIAL_SIZE (sparse) and doubles by remapping; `close()` truncates it to the used size.
+# Standard library only, importable (not usable) on Python 3.8+; it must never import syscorr.
+# The format is documented in docs/trace-format.md ("Agent event log").
 
 import _thread
 import json
 import mmap
 import os
 import struct
+import sys
 
 # ---- record format: keep in sync with syscorr/events.py (tests/test_events.py checks) ----
 MAGIC = b"SYSCORRA"
@@ -38,9 +41,11 @@ ERROR_FORMAT = "<q"
 # ---- end of record format ----
 
 INITIAL_SIZE = 64 << 20
+_GIL_ENABLED = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 _header = struct.Struct(HEADER_FORMAT)
 _event = struct.Struct(EVENT_FORMAT)
+pack_event = _event.pack  # (kind, 0, 0, tid, ts, task, code, offset) -> one event record
 _head = struct.Struct(RECORD_HEAD_FORMAT)
 _code = struct.Struct(CODE_FORMAT)
 _line = struct.Struct(LINE_FORMAT)
@@ -72,11 +77,13 @@ class LogWriter:
         self._fd = fd
         self._map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         self._size = size
-        self._lock = _thread.allocate_lock()
-        self._acquire, self._release = self._lock.acquire, self._lock.release
+        self._lock = _thread.allocate_lock()  # taken to grow and close; to append without a GIL
         _header.pack_into(self._map, 0, MAGIC, FORMAT_VERSION, _header.size, EVENT_SIZE, pid)
-        self._pos = _header.size
+        self._map.seek(_header.size)
         self.closed = False
+        # `write(data)` appends one whole record and raises ValueError when it does not fit (or
+        # the log is closed): then call `append_slow(data)`.
+        self.write = self._map.write if _GIL_ENABLED else self._locked_write
 
     @classmethod
     def create(cls, directory, pid, initial_size=INITIAL_SIZE):
@@ -88,33 +95,38 @@ class LogWriter:
             os.close(fd)
             raise
 
-    def event(self, kind, tid, ts, task, code, offset, _pack=_event.pack_into, _n=EVENT_SIZE):
-        """Append one event record (the hot path: explicit acquire/release is ~2x cheaper than
-        `with lock`, and try/finally costs nothing until it is needed)."""
-        self._acquire()
+    def event(self, kind, tid, ts, task, code, offset):
+        """Append one event record. The agent's hot path inlines this: `write(pack_event(...))`,
+        then `append_slow` on ValueError."""
+        data = pack_event(kind, 0, 0, tid, ts, task, code, offset)
         try:
-            pos = self._pos
-            if pos + _n > self._size and not self._grow(pos + _n):
-                return
-            _pack(self._map, pos, kind, 0, 0, tid, ts, task, code, offset)
-            self._pos = pos + _n
-        finally:
-            self._release()
+            self.write(data)
+        except ValueError:
+            self.append_slow(data)
 
     def record(self, rtype, payload):
-        """Append a variable-length record; its type byte is written last, so a reader never
-        sees a record whose payload is not complete."""
+        """Append a variable-length record (head, payload, zero padding to RECORD_ALIGN)."""
         length = len(payload)
-        total = _head.size + (length + RECORD_ALIGN - 1) // RECORD_ALIGN * RECORD_ALIGN
+        padding = b"\0" * (-length % RECORD_ALIGN)
+        data = b"".join((_head.pack(rtype, 0, 0, length), payload, padding))
+        try:
+            self.write(data)
+        except ValueError:
+            self.append_slow(data)
+
+    def append_slow(self, data):
+        """Append `data` that did not fit: grow the mapping first (dropped once closed)."""
         with self._lock:
-            pos = self._pos
-            if pos + total > self._size and not self._grow(pos + total):
+            if self.closed:
                 return
-            start = pos + _head.size
-            self._map[start : start + length] = payload
-            _head.pack_into(self._map, pos, 0, 0, 0, length)
-            self._map[pos] = rtype
-            self._pos = pos + total
+            needed = self._map.tell() + len(data)
+            if needed > self._size:
+                self._grow(needed)
+            self._map.write(data)
+
+    def _locked_write(self, data):
+        with self._lock:
+            return self._map.write(data)
 
     def meta(self, fields, rtype=REC_META):
         self.record(rtype, json.dumps(fields, default=repr).encode("utf-8"))
@@ -143,38 +155,35 @@ class LogWriter:
 
     @property
     def used(self):
-        return self._pos
+        """Bytes written so far (header included); after close, what the file was cut to."""
+        return self._used if self.closed else self._map.tell()
 
     def _grow(self, needed):
         """Double the mapping until `needed` fits (called with the lock held)."""
-        if self.closed:
-            return False
         size = self._size
         while size < needed:
             size *= 2
         os.ftruncate(self._fd, size)
         self._map.resize(size)
         self._size = size
-        return True
 
     def close(self, truncate=True):
         """Unmap and close; with `truncate`, cut the file to the bytes actually used."""
         with self._lock:
             if self.closed:
                 return
+            self._used = self._map.tell()
             self.closed = True
-            self._size = -1  # any later write fails the size check and is dropped
-            self._map.close()
+            self._map.close()  # any later write raises ValueError and is dropped
             if truncate:
-                os.ftruncate(self._fd, self._pos)
+                os.ftruncate(self._fd, self._used)
             os.close(self._fd)
 
     def abandon(self):
         """In a forked child: drop the parent's mapping and descriptor without touching the file."""
+        self._used = self._map.tell()
         self.closed = True
-        self._size = -1
         self._lock = _thread.allocate_lock()  # another parent thread may have held the old one
-        self._acquire, self._release = self._lock.acquire, self._lock.release
         try:
             self._map.close()
         finally:
