@@ -119,7 +119,9 @@ def test_seed_records_two_worker_tasks_with_every_step(python, tmp_path):
     assert log.threads[log.meta["main_tid"]] == "MainThread"
     assert {e.tid for e in log.events} == {log.meta["main_tid"]}
     calls = [e for e in worker if e.kind == EventKind.CALL]
-    assert {log.codes[e.code].line_at(e.offset) for e in calls} >= {11, 12, 13}  # print/sleep
+    lines = {log.codes[e.code].line_at(e.offset) for e in calls}
+    assert lines >= {11, 13}  # print(); the asyncio.sleep() call (line 12) cannot block: left out
+    assert 12 not in lines
 
 
 def test_by_default_only_calls_followed_by_a_pause_are_written(python, tmp_path):
@@ -430,6 +432,9 @@ def slow_lines():
 def raising_callback():
     raise RuntimeError("from a callback")
 
+async def helper():
+    time.sleep(0.001)
+
 async def main():
     loop = asyncio.get_running_loop()
     loop.call_soon(raising_callback)
@@ -439,22 +444,27 @@ async def main():
         asyncio.current_task().get_name()  # LINE_TASK_QUERY
     joined = "".join(slow_lines())  # LINE_JOIN
     time.sleep(0.001)  # LINE_SLEEP
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # LINE_QUIET_COROUTINE
+    await helper()  # LINE_USER_COROUTINE
     return len(joined + text)
 
 asyncio.run(main())
 """
 
 
+MARKERS = ("VALUE_METHODS", "TASK_QUERY", "JOIN", "LINE_SLEEP", "QUIET_COROUTINE", "USER_COROUTINE")
+
+
 def test_call_sites_that_never_block_are_left_out_the_others_kept(python, tmp_path):
-    """Methods of str/bytes/numbers and Task queries cannot block: their CALL sites are
-    disabled at first sight; a join (it runs the user's generator) and time.sleep stay."""
+    """Methods of str/bytes/numbers, Task queries and asyncio's quiet coroutines cannot block:
+    their CALL sites are disabled at first sight; a join (it runs the user's generator),
+    time.sleep and a call of the user's coroutine stay."""
     program = tmp_path / "callees.py"
     program.write_text(CALLEES)
     lines = {
         marker: number
         for number, text in enumerate(CALLEES.splitlines(), 1)
-        for marker in ("LINE_VALUE_METHODS", "LINE_TASK_QUERY", "LINE_JOIN", "LINE_SLEEP")
+        for marker in MARKERS
         if marker in text
     }
     agent_dir = tmp_path / "agent"
@@ -465,9 +475,11 @@ def test_call_sites_that_never_block_are_left_out_the_others_kept(python, tmp_pa
     called = Counter(
         log.codes[e.code].line_at(e.offset) for e in log.events if e.kind == EventKind.CALL
     )
-    assert called[lines["LINE_VALUE_METHODS"]] == 0
-    assert called[lines["LINE_TASK_QUERY"]] == 50  # current_task() is a function: kept
-    assert called[lines["LINE_JOIN"]] >= 1 and called[lines["LINE_SLEEP"]] == 1
+    assert called[lines["VALUE_METHODS"]] == 0
+    assert called[lines["TASK_QUERY"]] == 50  # current_task() is a function: kept
+    assert called[lines["JOIN"]] >= 1 and called[lines["LINE_SLEEP"]] == 1
+    assert called[lines["QUIET_COROUTINE"]] == 0  # asyncio.sleep() only makes a coroutine
+    assert called[lines["USER_COROUTINE"]] == 1  # the user's coroutine: its body may block
     # the callback that raised is still bracketed, and asyncio's report of it is untouched
     assert b"Exception in callback raising_callback()" in result.stderr
     names = {e.code: log.names[e.code] for e in log.events if e.kind == EventKind.CALLBACK_START}

@@ -69,6 +69,15 @@ _MAY_CALL_BACK = frozenset(("join", "format", "format_map", "translate"))
 _TASK_QUERIES = frozenset(
     ("get_name", "set_name", "done", "cancelled", "result", "exception", "get_coro", "get_loop")
 )
+# ...and calls of these asyncio coroutine functions: a call only creates the coroutine, and
+# their bodies (run by the await) neither block nor run user code. Others, such as
+# create_subprocess_exec (it forks) or create_connection (it calls the protocol factory), stay.
+_QUIET_COROUTINES = (
+    "StreamReader.read", "StreamReader.readline", "StreamReader.readuntil",
+    "StreamReader.readexactly", "StreamWriter.drain", "StreamWriter.wait_closed", "sleep",
+    "Queue.get", "Queue.put", "Queue.join", "Lock.acquire", "Event.wait", "Semaphore.acquire",
+    "Condition.wait", "Barrier.wait",
+)  # fmt: skip
 
 _agent = None  # the one Agent of this process
 
@@ -143,6 +152,9 @@ class Agent:
         self._self_types = {}  # callable type -> whether reading its __self__ runs no user code
         self._task_types = ()  # asyncio's Task classes, once asyncio is imported
         self._future_types = ()  # asyncio.Task and asyncio.Future, the same
+        self._quiet_functions = set()  # asyncio coroutine functions of _QUIET_COROUTINES
+        self._quiet_builtins = {}  # builtin callee -> whether it never blocks
+        self._callback_names = {}  # callback function (of a method or itself) -> name id
         self._asyncio_api = [self._loop_before_asyncio, None]  # [_get_running_loop, current_task]
         self._main_ident = _thread.get_ident()  # sitecustomize runs on the main thread
 
@@ -358,6 +370,12 @@ class Agent:
             t for t in (asyncio.Task, getattr(asyncio.tasks, "_PyTask", None)) if t is not None
         )
         self._future_types = (asyncio.Task, asyncio.Future)
+        for qualname in _QUIET_COROUTINES:
+            owner_name, _, name = qualname.rpartition(".")
+            owner = getattr(asyncio, owner_name, None) if owner_name else asyncio
+            function = getattr(owner, name, None)
+            if type(function) is _FunctionType:
+                self._quiet_functions.add(function)
         self._asyncio_api[:] = [asyncio.events._get_running_loop, asyncio.current_task]
         self._debug("asyncio resolved")
         return True
@@ -412,15 +430,20 @@ class Agent:
         self._self_types[kind] = safe
         return safe
 
-    def _never_blocks(self, callee, kind):
+    def _builtin_never_blocks(self, callee, kind):
         """Whether a builtin method called from a coroutine is one that never blocks and never
-        runs user code, so that its CALL site can be disabled (see _VALUE_TYPES)."""
+        runs user code, so that its CALL site can be disabled (see _VALUE_TYPES). Remembered
+        per callee (a bounded cache: bound methods can be new objects at every call)."""
         owner = callee.__objclass__ if kind is _MethodDescriptorType else type(callee.__self__)
         if owner in _VALUE_TYPES:
-            return callee.__name__ not in _MAY_CALL_BACK
-        if self._task_types and owner in self._future_types:
-            return callee.__name__ in _TASK_QUERIES
-        return False
+            quiet = callee.__name__ not in _MAY_CALL_BACK
+        else:
+            quiet = bool(self._task_types) and owner in self._future_types
+            quiet = quiet and callee.__name__ in _TASK_QUERIES
+        if len(self._quiet_builtins) >= 4096:
+            self._quiet_builtins.clear()
+        self._quiet_builtins[callee] = quiet
+        return quiet
 
     def _task_step_is_told(self, task):
         """Whether a step of `task` shows in its own coroutine's events, so that the handle
@@ -439,6 +462,11 @@ class Agent:
         if name_id is None:
             name_id = self._names[name] = len(self._names) + 1
             self.writer.name(name_id, name)
+        function = callback.__func__ if type(callback) is _MethodType else callback
+        if type(function) is _FunctionType and task is None:  # next time: on_call names it
+            if len(self._callback_names) >= 4096:
+                self._callback_names.clear()
+            self._callback_names[function] = name_id
         ts = self.clock()
         tid = self._tids.get(ident) or self._new_thread()
         if task is not None:
@@ -473,7 +501,7 @@ class Agent:
         agent, clock, event, fail = self, self.clock, self._event, self._fail
         write, append_slow, pack = self._write, self.writer.append_slow, pack_event
         tids_get, get_ident, new_thread = self._tids.get, _thread.get_ident, self._new_thread
-        codes, codes_get, task_names = self._codes, self._codes.get, self._task_names
+        codes, codes_get, task_names_get = self._codes, self._codes.get, self._task_names.get
         asyncio_api, disable = self._asyncio_api, sys.monitoring.DISABLE
         handle_run = self._handle_run  # [Handle._run's code, offset of its callback call]
 
@@ -490,6 +518,8 @@ class Agent:
         lib_run_get, lib_run_pop = lib_run.get, lib_run.pop
         skip_end = self._skip_end  # threads whose running Handle._run was left out
         skip_end_add, self_types_get = skip_end.add, self._self_types.get
+        quiet_functions, quiet_builtins_get = self._quiet_functions, self._quiet_builtins.get
+        callback_names_get = self._callback_names.get
 
         def flush(tid, call):
             """Write a pending call: (ts, code object, offset)."""
@@ -517,7 +547,20 @@ class Agent:
                         bound = agent._binding_is_safe(type(arg0))
                     task = arg0.__self__ if bound else None
                     if task is None or not isinstance(task, agent._task_types):
-                        agent._callback_start(arg0, None, ident)
+                        # a callback; named from a cache when it is a (method's) function
+                        function = arg0.__func__ if type(arg0) is _MethodType else arg0
+                        name_id = None
+                        if type(function) is _FunctionType:
+                            name_id = callback_names_get(function)
+                        if name_id is None:
+                            agent._callback_start(arg0, None, ident)
+                            return
+                        tid = tids_get(ident) or new_thread()
+                        data = pack(CALLBACK_START, 0, 0, tid, clock(), 0, name_id, 0)
+                        try:
+                            write(data)
+                        except ValueError:
+                            append_slow(data)
                         return
                     info = codes_get(id(getattr(task.get_coro(), "cr_code", None)))
                     if info is not None and info[1] is _CORO:
@@ -528,8 +571,14 @@ class Agent:
                         agent._callback_start(arg0, task, ident)
                     return
                 kind = type(callee)
-                if kind is _MethodDescriptorType or kind is _BuiltinMethodType:
-                    if agent._never_blocks(callee, kind):
+                if kind is _FunctionType:
+                    if callee in quiet_functions:
+                        return disable
+                elif kind is _MethodDescriptorType or kind is _BuiltinMethodType:
+                    quiet = quiet_builtins_get(callee)
+                    if quiet is None:
+                        quiet = agent._builtin_never_blocks(callee, kind)
+                    if quiet:
                         return disable
                 if gap == 0:
                     return record(CALL, code, offset)
@@ -566,28 +615,30 @@ class Agent:
                         lib_run_pop(ident, None)
                     loop = asyncio_api[0]()
                     task = asyncio_api[1](loop) if loop is not None else None
-                    data = pack(
-                        kind, 0, 0, tid, ts, 0 if task is None else id(task), code_id, offset
-                    )
-                elif role is _LIB_CORO:
+                    task_id = 0 if task is None else id(task)
+                    data = pack(kind, 0, 0, tid, ts, task_id, code_id, offset)
+                    try:
+                        write(data)
+                    except ValueError:
+                        append_slow(data)
+                    # A name can change during a step (set_name): look again as steps end.
+                    if task_id:
+                        name = task_names_get(task_id)
+                        if name is None or (kind != PY_RESUME and name != task.get_name()):
+                            agent._record_task_name(task, ts)
+                    return
+                if role is _LIB_CORO:
                     lib_run[ident] = code
-                    task = None
                     data = pack(PY_YIELD, 0, 0, tid, ts, 0, code_id, offset)
                 else:
                     if lib_run:
                         lib_run_pop(ident, None)
-                    task = None
                     end = CALLBACK_END if role is _HANDLE_RUN else WORK_END
                     data = pack(end, 0, 0, tid, ts, 0, code_id, offset)
                 try:
                     write(data)
                 except ValueError:
                     append_slow(data)
-                # A name can change during a step (set_name): look again as steps end.
-                if task is not None:
-                    if kind == PY_YIELD or kind == PY_RETURN or id(task) not in task_names:
-                        if task_names.get(id(task)) != task.get_name():
-                            agent._record_task_name(task, ts)
             except Exception as exc:
                 fail(exc)
 
