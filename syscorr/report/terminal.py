@@ -85,10 +85,12 @@ def _findings(summary: TraceSummary, console: Console, top: int) -> None:
         if finding.syscall:
             console.print(
                 Text(
-                    f"      {finding.syscall}({clip(finding.detail, 70)})  [log line "
-                    f"{finding.lineno}]",
+                    f"      log line {finding.lineno}: "
+                    f"{finding.syscall}({clip(finding.detail, 70)})",
                     style="dim",
-                )
+                ),
+                no_wrap=True,
+                overflow="ellipsis",
             )
     if len(findings) > top:
         console.print(f"  … and {len(findings) - top} more (--top N shows more)")
@@ -106,8 +108,11 @@ def _loops(summary: TraceSummary, console: Console) -> None:
         console.print(
             f"  thread {loop.tid} (pid {loop.pid}): {loop.iterations} iterations, "
             f"busy {ms(loop.busy_ns)} ({busy_pct:.0f}%), waiting in the selector "
-            f"{ms(loop.waited_ns)}; worst lag {ms(loop.worst_busy_ns)} "
-            f"(iteration {loop.worst_iteration})"
+            f"{ms(loop.waited_ns)}"
+        )
+        console.print(
+            f"    worst lag {ms(loop.worst_busy_ns)} (iteration {loop.worst_iteration}: the "
+            "longest stretch between two selector waits)"
         )
 
 
