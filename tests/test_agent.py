@@ -502,3 +502,52 @@ def test_only_the_innermost_stdlib_frame_of_a_wait_is_written(python, tmp_path):
     assert steps["StreamReader.readuntil", EventKind.PY_YIELD] == 0
     assert steps["StreamReader.readline", EventKind.PY_YIELD] == 0
     assert steps["client", EventKind.PY_YIELD] >= 20
+
+
+QUITTER = """
+import asyncio
+import sys
+
+def tick():
+    print("tick")
+
+async def quitter():
+    await asyncio.sleep(0)
+    sys.exit(3)
+
+async def main():
+    loop = asyncio.get_running_loop()
+    for delay in (0, 0.001):
+        loop.call_later(delay, tick)
+    await asyncio.create_task(quitter())
+
+try:
+    asyncio.run(main())
+finally:
+    loop = asyncio.new_event_loop()  # callbacks after the unwind are still bracketed
+    loop.call_soon(tick)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    loop.close()
+"""
+
+
+def test_sys_exit_in_a_task_unwinds_its_handle_and_later_callbacks_stay_bracketed(python, tmp_path):
+    program = tmp_path / "quitter.py"
+    program.write_text(QUITTER)
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    result = run(python, [program], agent_dir=agent_dir)
+    plain = run(python, [program])
+    assert result.returncode == plain.returncode == 3
+    assert result.stdout == plain.stdout and result.stdout.count(b"tick") >= 2
+    log = only_log(agent_dir)
+    assert log.errors == [] and log.damaged == 0
+    depth, ends = 0, 0
+    for event in log.events:
+        depth += {EventKind.CALLBACK_START: 1, EventKind.CALLBACK_END: -1}.get(event.kind, 0)
+        ends += event.kind == EventKind.CALLBACK_END
+        assert depth in (0, 1)
+    assert depth == 0
+    names = [log.names[e.code] for e in log.events if e.kind == EventKind.CALLBACK_START]
+    assert names.count("tick") == result.stdout.count(b"tick") and ends == len(names)

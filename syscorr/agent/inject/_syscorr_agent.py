@@ -79,6 +79,12 @@ _QUIET_COROUTINES = (
     "Condition.wait", "Barrier.wait",
 )  # fmt: skip
 
+# A thread's state, one list per thread (one lookup per event):
+_T_TID = 0  # native thread id
+_T_CALL_TS, _T_CALL_CODE, _T_CALL_OFFSET = 1, 2, 3  # the last CALL, not yet written (code: None)
+_T_LIB_YIELD = 4  # code of the stdlib coroutine whose YIELD was the thread's last event, or None
+_T_SKIP_END = 5  # True inside a Handle._run whose start was left out
+
 _agent = None  # the one Agent of this process
 
 
@@ -143,9 +149,9 @@ class Agent:
         # its constants (microseconds for a big function); holding the code keeps its id() unique
         self._codes = {}
         self._names = {}  # callback name -> name id
-        self._tids = {}  # _thread.get_ident() -> native thread id (get_native_id is a syscall)
+        # _thread.get_ident() -> that thread's state, a list indexed by the _T_* constants
+        self._threads = {}
         self._task_names = {}  # id(task) -> last recorded name
-        self._skip_end = set()  # threads in a Handle._run whose start was not recorded
         # Handle._run's code and the offset of its `self._context.run(callback)` call (learnt
         # from its first CALL event: the other calls are on the exception path)
         self._handle_run = [None, None]
@@ -273,7 +279,7 @@ class Agent:
             setup_start = self.clock()
             parent = self.writer.pid
             self.writer.abandon()
-            self._tids.clear()
+            self._threads.clear()
             self._task_names.clear()
             self._open_log()
             for code_id, _role, code in self._codes.values():
@@ -340,10 +346,11 @@ class Agent:
     # ---- what an event is recorded with ----
 
     def _new_thread(self):
-        """First event of a thread: cache its native id (a gettid syscall) and record its name."""
+        """First event of a thread: cache its native id (a gettid syscall), record its name, and
+        return its state (see _T_TID and below)."""
         ident = _thread.get_ident()
         tid = _thread.get_native_id()
-        self._tids[ident] = tid
+        state = self._threads[ident] = [tid, 0, None, 0, None, False]
         threading = sys.modules.get("threading")
         thread = getattr(threading, "_active", {}).get(ident)
         if thread is not None:
@@ -351,10 +358,10 @@ class Agent:
         else:
             name = "MainThread" if ident == self._main_ident else f"thread-{tid}"
         self.writer.thread(tid, name)
-        return tid
+        return state
 
     def _tid(self):
-        return self._tids.get(_thread.get_ident()) or self._new_thread()
+        return (self._threads.get(_thread.get_ident()) or self._new_thread())[_T_TID]
 
     def _loop_before_asyncio(self):
         if self._resolve_asyncio():
@@ -455,8 +462,9 @@ class Agent:
         info = self._codes.get(id(code)) or self._classify(code)
         return info is not None and info[1] is not _LIB_CORO
 
-    def _callback_start(self, callback, task, ident):
-        """Handle._run is about to call `callback` (bound to `task` when it is a Task's)."""
+    def _callback_start(self, callback, task, state):
+        """Handle._run is about to call `callback` (bound to `task` when it is a Task's) on the
+        thread whose state is `state`."""
         name = _callable_name(callback)
         name_id = self._names.get(name)
         if name_id is None:
@@ -468,7 +476,7 @@ class Agent:
                 self._callback_names.clear()
             self._callback_names[function] = name_id
         ts = self.clock()
-        tid = self._tids.get(ident) or self._new_thread()
+        tid = state[_T_TID]
         if task is not None:
             self._event(CALLBACK_START, tid, ts, id(task), name_id, 0)
             self._record_task_name(task, ts)
@@ -494,82 +502,76 @@ class Agent:
         """The sys.monitoring callbacks, as closures over what they use: the per-event cost is
         dominated by Python calls and lookups, so the hot paths avoid both where they can (the
         frequent local events are `functools.partial(record, KIND)`: no Python frame of their
-        own; records are appended inline). Each callback catches every Exception and disables
-        the agent; BaseExceptions such as a KeyboardInterrupt from the target's own signal
-        handler pass through untouched."""
+        own; records are appended inline; a thread's state is one list). Each callback catches
+        every Exception and disables the agent; BaseExceptions such as a KeyboardInterrupt from
+        the target's own signal handler pass through untouched.
+
+        CALL events are frequent; only the call a long pause follows matters (it names the line
+        of a blocking call), so each thread's last call waits in its state and is written only
+        when the thread's next event comes more than `gap` ns after it. After a stdlib
+        coroutine's YIELD, the outer library frames of the same await chain yield next: only the
+        innermost one is written, and the outer frame's yield point is disabled (it only ever
+        passes on the yield of an inner coroutine)."""
         ev = sys.monitoring.events
         agent, clock, event, fail = self, self.clock, self._event, self._fail
         write, append_slow, pack = self._write, self.writer.append_slow, pack_event
-        tids_get, get_ident, new_thread = self._tids.get, _thread.get_ident, self._new_thread
+        threads_get, get_ident, new_thread = self._threads.get, _thread.get_ident, self._new_thread
         codes, codes_get, task_names_get = self._codes, self._codes.get, self._task_names.get
         asyncio_api, disable = self._asyncio_api, sys.monitoring.DISABLE
         handle_run = self._handle_run  # [Handle._run's code, offset of its callback call]
-
-        # CALL events are frequent; only the call a long pause follows matters (it names the
-        # line of a blocking call), so each thread's last call waits in `pending` and is
-        # written only when the thread's next event comes more than `gap` ns after it.
-        pending, gap = {}, self.call_gap_ns
-        pending_pop, pending_get = pending.pop, pending.get
-        # Threads whose last event was a standard-library coroutine's YIELD, with its code: the
-        # outer library frames of the same await chain yield next; only the innermost one is
-        # written, and the outer frame's yield point is disabled (it only ever passes on the
-        # yield of an inner coroutine).
-        lib_run = {}
-        lib_run_get, lib_run_pop = lib_run.get, lib_run.pop
-        skip_end = self._skip_end  # threads whose running Handle._run was left out
-        skip_end_add, self_types_get = skip_end.add, self._self_types.get
+        gap = self.call_gap_ns
+        self_types_get = self._self_types.get
         quiet_functions, quiet_builtins_get = self._quiet_functions, self._quiet_builtins.get
         callback_names_get = self._callback_names.get
 
-        def flush(tid, call):
-            """Write a pending call: (ts, code object, offset)."""
+        def flush(state):
+            """Write the thread's pending call."""
             loop = asyncio_api[0]()
             task = asyncio_api[1](loop) if loop is not None else None
-            code_id = codes[id(call[1])][0]
-            event(CALL, tid, call[0], 0 if task is None else id(task), code_id, call[2])
+            code_id = codes[id(state[_T_CALL_CODE])][0]
+            task_id = 0 if task is None else id(task)
+            ts, offset = state[_T_CALL_TS], state[_T_CALL_OFFSET]
+            event(CALL, state[_T_TID], ts, task_id, code_id, offset)
+
+        def on_handle_call(offset, callback):
+            """Handle._run calls its callback (or, on its exception path, something else). The
+            handle that runs a step of a Task is left out (the task's own coroutine events tell
+            that step, and it would cost two records per step); its end is then skipped too."""
+            if offset != handle_run[1]:
+                if handle_run[1] is not None:
+                    return disable
+                handle_run[1] = offset  # Handle._run's first call is the callback's
+            state = threads_get(get_ident()) or new_thread()
+            state[_T_LIB_YIELD] = None
+            bound = self_types_get(type(callback))
+            if bound is None:
+                bound = agent._binding_is_safe(type(callback))
+            task = callback.__self__ if bound else None
+            if task is None or not isinstance(task, agent._task_types):
+                # a callback; named from a cache when it is a (method's) function
+                function = callback.__func__ if type(callback) is _MethodType else callback
+                name_id = None
+                if type(function) is _FunctionType:
+                    name_id = callback_names_get(function)
+                if name_id is None:
+                    agent._callback_start(callback, None, state)
+                    return
+                data = pack(CALLBACK_START, 0, 0, state[_T_TID], clock(), 0, name_id, 0)
+                try:
+                    write(data)
+                except ValueError:
+                    append_slow(data)
+                return
+            info = codes_get(id(getattr(task.get_coro(), "cr_code", None)))
+            if (info is not None and info[1] is _CORO) or agent._task_step_is_told(task):
+                state[_T_SKIP_END] = True
+            else:
+                agent._callback_start(callback, task, state)
 
         def on_call(code, offset, callee, arg0):
             try:
                 if code is handle_run[0]:
-                    # Handle._run calls its callback `arg0` (or, on its exception path,
-                    # something else). The handle that runs a step of a Task is left out (the
-                    # task's own coroutine events tell that step, and it would cost two records
-                    # per step); its end is then skipped too.
-                    if offset != handle_run[1]:
-                        if handle_run[1] is not None:
-                            return disable
-                        handle_run[1] = offset  # Handle._run's first call is the callback's
-                    ident = get_ident()
-                    if lib_run:
-                        lib_run_pop(ident, None)
-                    bound = self_types_get(type(arg0))
-                    if bound is None:
-                        bound = agent._binding_is_safe(type(arg0))
-                    task = arg0.__self__ if bound else None
-                    if task is None or not isinstance(task, agent._task_types):
-                        # a callback; named from a cache when it is a (method's) function
-                        function = arg0.__func__ if type(arg0) is _MethodType else arg0
-                        name_id = None
-                        if type(function) is _FunctionType:
-                            name_id = callback_names_get(function)
-                        if name_id is None:
-                            agent._callback_start(arg0, None, ident)
-                            return
-                        tid = tids_get(ident) or new_thread()
-                        data = pack(CALLBACK_START, 0, 0, tid, clock(), 0, name_id, 0)
-                        try:
-                            write(data)
-                        except ValueError:
-                            append_slow(data)
-                        return
-                    info = codes_get(id(getattr(task.get_coro(), "cr_code", None)))
-                    if info is not None and info[1] is _CORO:
-                        skip_end_add(ident)
-                    elif agent._task_step_is_told(task):
-                        skip_end_add(ident)
-                    else:
-                        agent._callback_start(arg0, task, ident)
-                    return
+                    return on_handle_call(offset, arg0)
                 kind = type(callee)
                 if kind is _FunctionType:
                     if callee in quiet_functions:
@@ -583,11 +585,12 @@ class Agent:
                 if gap == 0:
                     return record(CALL, code, offset)
                 ts = clock()
-                ident = get_ident()
-                last = pending_get(ident)
-                if last is not None and ts - last[0] > gap:
-                    flush(tids_get(ident) or new_thread(), last)
-                pending[ident] = (ts, code, offset)
+                state = threads_get(get_ident()) or new_thread()
+                if state[_T_CALL_CODE] is not None and ts - state[_T_CALL_TS] > gap:
+                    flush(state)
+                state[_T_CALL_TS] = ts
+                state[_T_CALL_CODE] = code
+                state[_T_CALL_OFFSET] = offset
             except Exception as exc:
                 fail(exc)
 
@@ -596,27 +599,22 @@ class Agent:
             CALLBACK_END, WORK_END)."""
             try:
                 code_id, role, _ = codes[id(code)]
-                ident = get_ident()
-                if skip_end and role is _HANDLE_RUN and ident in skip_end:
-                    skip_end.discard(ident)  # the end of a handle whose start was left out
-                    return
-                if role is _LIB_CORO and lib_run:
-                    inner = lib_run_get(ident)
+                state = threads_get(get_ident()) or new_thread()
+                if role is _LIB_CORO:
+                    inner = state[_T_LIB_YIELD]
                     if inner is not None:
                         return None if inner is code else disable
                 ts = clock()
-                tid = tids_get(ident) or new_thread()
-                if pending:
-                    last = pending_pop(ident, None)
-                    if last is not None and ts - last[0] > gap:
-                        flush(tid, last)
+                if state[_T_CALL_CODE] is not None:
+                    if ts - state[_T_CALL_TS] > gap:
+                        flush(state)
+                    state[_T_CALL_CODE] = None
                 if role is _CORO:
-                    if lib_run:
-                        lib_run_pop(ident, None)
+                    state[_T_LIB_YIELD] = None
                     loop = asyncio_api[0]()
                     task = asyncio_api[1](loop) if loop is not None else None
                     task_id = 0 if task is None else id(task)
-                    data = pack(kind, 0, 0, tid, ts, task_id, code_id, offset)
+                    data = pack(kind, 0, 0, state[_T_TID], ts, task_id, code_id, offset)
                     try:
                         write(data)
                     except ValueError:
@@ -628,19 +626,29 @@ class Agent:
                             agent._record_task_name(task, ts)
                     return
                 if role is _LIB_CORO:
-                    lib_run[ident] = code
-                    data = pack(PY_YIELD, 0, 0, tid, ts, 0, code_id, offset)
+                    state[_T_LIB_YIELD] = code
+                    data = pack(PY_YIELD, 0, 0, state[_T_TID], ts, 0, code_id, offset)
                 else:
-                    if lib_run:
-                        lib_run_pop(ident, None)
+                    state[_T_LIB_YIELD] = None
                     end = CALLBACK_END if role is _HANDLE_RUN else WORK_END
-                    data = pack(end, 0, 0, tid, ts, 0, code_id, offset)
+                    data = pack(end, 0, 0, state[_T_TID], ts, 0, code_id, offset)
                 try:
                     write(data)
                 except ValueError:
                     append_slow(data)
             except Exception as exc:
                 fail(exc)
+
+        def on_return(code, offset, _value):
+            if code is handle_run[0]:
+                try:
+                    state = threads_get(get_ident())
+                    if state is not None and state[_T_SKIP_END]:
+                        state[_T_SKIP_END] = False  # the end of a handle whose start was left out
+                        return
+                except Exception as exc:
+                    fail(exc)
+            return record(PY_RETURN, code, offset)
 
         def on_start(code, offset):
             try:
@@ -654,13 +662,12 @@ class Agent:
                     return
                 if info[1] is _LIB_CORO or info[1] is _HANDLE_RUN:
                     return disable  # their local events tell the rest
-                if lib_run:
-                    lib_run_pop(get_ident(), None)
+                state = threads_get(get_ident()) or new_thread()
+                state[_T_LIB_YIELD] = None
                 if info[1] is _WORK_INIT or info[1] is _WORK_RUN:
                     agent._work_event(info[1], sys._getframe(1))
                 else:
-                    tid = tids_get(get_ident()) or new_thread()
-                    event(LOOP_ITERATION, tid, clock(), 0, info[0], offset)
+                    event(LOOP_ITERATION, state[_T_TID], clock(), 0, info[0], offset)
             except Exception as exc:
                 fail(exc)
 
@@ -674,7 +681,11 @@ class Agent:
                 if info[1] is _CORO:
                     record(kind, code, offset)
                 elif info[1] is _HANDLE_RUN and kind == PY_UNWIND:
-                    record(CALLBACK_END, code, offset)
+                    state = threads_get(get_ident()) or new_thread()
+                    if state[_T_SKIP_END]:
+                        state[_T_SKIP_END] = False  # a handle whose start was left out
+                    else:
+                        record(CALLBACK_END, code, offset)
             except Exception as exc:
                 fail(exc)
 
@@ -683,7 +694,7 @@ class Agent:
             ev.PY_RESUME: functools.partial(record, PY_RESUME),
             ev.PY_YIELD: functools.partial(record, PY_YIELD),
             ev.CALL: on_call,
-            ev.PY_RETURN: functools.partial(record, PY_RETURN),
+            ev.PY_RETURN: on_return,
             ev.PY_THROW: functools.partial(on_throw_or_unwind, PY_THROW),
             ev.PY_UNWIND: functools.partial(on_throw_or_unwind, PY_UNWIND),
         }
