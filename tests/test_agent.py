@@ -423,7 +423,11 @@ def test_cancellation_and_exceptions_give_throw_and_unwind(python, tmp_path):
 
 CALLEES = """
 import asyncio
+import concurrent.futures
+import threading
 import time
+
+CONVERT = {"up": str.upper, "slow": lambda text: time.sleep(0.002) or text}
 
 def slow_lines():
     time.sleep(0.002)
@@ -446,13 +450,22 @@ async def main():
     time.sleep(0.001)  # LINE_SLEEP
     await asyncio.sleep(0.01)  # LINE_QUIET_COROUTINE
     await helper()  # LINE_USER_COROUTINE
+    for key in ("up", "slow"):
+        CONVERT[key]("x")  # LINE_TABLE: one site, str.upper first, then a blocking callee
+    asyncio_future = loop.create_future()
+    asyncio_future.set_result(1)
+    threaded_future = concurrent.futures.Future()
+    threading.Timer(0.002, threaded_future.set_result, (2,)).start()
+    for future in (asyncio_future, threaded_future):
+        future.result()  # LINE_RESULT: an asyncio Future's first, then one that blocks
     return len(joined + text)
 
 asyncio.run(main())
 """
 
 
-MARKERS = ("VALUE_METHODS", "TASK_QUERY", "JOIN", "LINE_SLEEP", "QUIET_COROUTINE", "USER_COROUTINE")
+MARKERS = ("VALUE_METHODS", "TASK_QUERY", "JOIN", "LINE_SLEEP", "QUIET_COROUTINE", "USER_COROUTINE",
+           "LINE_TABLE", "LINE_RESULT")  # fmt: skip
 
 
 def test_call_sites_that_never_block_are_left_out_the_others_kept(python, tmp_path):
@@ -480,6 +493,8 @@ def test_call_sites_that_never_block_are_left_out_the_others_kept(python, tmp_pa
     assert called[lines["JOIN"]] >= 1 and called[lines["LINE_SLEEP"]] == 1
     assert called[lines["QUIET_COROUTINE"]] == 0  # asyncio.sleep() only makes a coroutine
     assert called[lines["USER_COROUTINE"]] == 1  # the user's coroutine: its body may block
+    # sites that do not name their callee, or whose callee's kind varies, are never disabled
+    assert called[lines["LINE_TABLE"]] == 2 and called[lines["LINE_RESULT"]] == 2
     # the callback that raised is still bracketed, and asyncio's report of it is untouched
     assert b"Exception in callback raising_callback()" in result.stderr
     names = {e.code: log.names[e.code] for e in log.events if e.kind == EventKind.CALLBACK_START}
@@ -551,3 +566,133 @@ def test_sys_exit_in_a_task_unwinds_its_handle_and_later_callbacks_stay_brackete
     assert depth == 0
     names = [log.names[e.code] for e in log.events if e.kind == EventKind.CALLBACK_START]
     assert names.count("tick") == result.stdout.count(b"tick") and ends == len(names)
+
+
+USER_CODE = """
+import asyncio, collections.abc, gc, weakref
+
+hits = []
+
+class Lazy:  # a proxy: its __class__ is a property
+    @property
+    def __class__(self):
+        hits.append("Lazy.__class__")
+        return Lazy
+    def method(self):
+        pass
+    def __call__(self):
+        pass
+
+class Meta(type):
+    def __hash__(cls):
+        hits.append("Meta.__hash__")
+        return id(cls) >> 4
+    def __eq__(cls, other):
+        hits.append("Meta.__eq__")
+        return cls is other
+    def __getattribute__(cls, name):
+        if name in ("__name__", "__qualname__"):
+            hits.append("Meta.__getattribute__")
+        return super().__getattribute__(name)
+
+class CallMe(metaclass=Meta):
+    def __call__(self):
+        pass
+
+class D(dict, metaclass=Meta):
+    pass
+
+class MyCoro(collections.abc.Coroutine):  # a Task may wrap any Coroutine-ABC object
+    def __getattr__(self, name):
+        hits.append("MyCoro.__getattr__")
+        raise AttributeError(name)
+    def send(self, value):
+        raise StopIteration(1)
+    def throw(self, *args):
+        raise StopIteration(1)
+    def close(self):
+        pass
+    def __await__(self):
+        return iter(())
+
+class Buf(bytearray):
+    pass
+
+class Big:
+    pass
+
+async def main():
+    loop = asyncio.get_running_loop()
+    loop.call_soon(Lazy().method)
+    loop.call_soon(Lazy())
+    loop.call_soon(CallMe())
+    loop.call_soon(CallMe)
+    D().get(1)
+    await asyncio.create_task(MyCoro())
+    await asyncio.sleep(0)
+    buf = Buf()
+    buf_ref = weakref.ref(buf)
+    append = buf.append
+    append(1)
+    del buf, append
+    big = Big()
+    big_ref = weakref.ref(big)
+    def callback(big=big):
+        pass
+    loop.call_soon(callback)
+    await asyncio.sleep(0)
+    del callback, big
+    gc.collect()
+    alive = buf_ref() is not None, big_ref() is not None
+    print("user code run:", sorted(set(hits)), "alive:", *alive)
+
+asyncio.run(main())
+"""
+
+
+def test_the_agent_runs_no_user_code_and_keeps_no_user_object_alive(python, tmp_path):
+    """Properties named __class__, a metaclass's __hash__/__eq__/__getattribute__, a
+    Coroutine-ABC's __getattr__ are never triggered by the agent, and what it caches holds no
+    object of the program past its time."""
+    program = tmp_path / "user_code.py"
+    program.write_text(USER_CODE)
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    plain = run(python, [program])
+    traced = run(python, [program], agent_dir=agent_dir)
+    assert plain.returncode == traced.returncode == 0, traced.stderr
+    assert traced.stdout == plain.stdout == b"user code run: [] alive: False False\n"
+    assert only_log(agent_dir).errors == []
+
+
+THREADS = """
+import asyncio, threading
+
+seen = []
+
+async def work():
+    seen.append(threading.get_native_id())
+    await asyncio.sleep(0)
+
+for i in range(3):  # one after another: the thread ident is reused, the native id is not
+    thread = threading.Thread(target=asyncio.run, args=(work(),), name=f"worker-{i}")
+    thread.start()
+    thread.join()
+print(*seen)
+"""
+
+
+def test_threads_that_reuse_an_ident_are_told_apart(python, tmp_path):
+    program = tmp_path / "threads.py"
+    program.write_text(THREADS)
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    result = run(python, [program], agent_dir=agent_dir)
+    assert result.returncode == 0, result.stderr
+    native = [int(tid) for tid in result.stdout.split()]
+    log = only_log(agent_dir)
+    assert [log.threads[tid] for tid in native] == ["worker-0", "worker-1", "worker-2"]
+    work = {
+        e.tid for e in log.events if e.code in log.codes and log.codes[e.code].qualname == "work"
+    }
+    assert work == set(native)

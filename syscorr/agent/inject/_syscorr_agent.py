@@ -17,6 +17,7 @@
 import _thread
 import atexit
 import functools
+import itertools
 import os
 import sys
 import time
@@ -58,31 +59,45 @@ _EXECUTOR_FILE = os.sep + "concurrent" + os.sep + "futures" + os.sep + "thread.p
 
 _MethodType, _FunctionType = types.MethodType, types.FunctionType
 _BuiltinMethodType = types.BuiltinMethodType  # also builtin functions: the same type
-
 _MethodDescriptorType = types.MethodDescriptorType  # str.encode as `s.encode()` calls it
-# CALL sites whose callee is a method of one of these values are disabled at first sight: such
-# a call never blocks and runs no user code, except the methods named below (they consume an
-# iterable or call __format__ / __getitem__ of the user's objects).
-_VALUE_TYPES = frozenset((str, bytes, int, float, complex, bool))
+_CoroutineType, _ModuleType = types.CoroutineType, types.ModuleType
+# A type's name, read by type's own getter: a metaclass's __getattribute__ never runs
+_type_name = type.__dict__["__name__"].__get__
+_type_qualname = type.__dict__["__qualname__"].__get__
+
+# Calls that cannot block are not worth a callback each: their CALL site is disabled at first
+# sight, provided the site names the callee (`<expression>.name(...)` or a global `name(...)`:
+# see Agent._site_names), so that a site which calls different things (`table[key](x)`,
+# `self.convert(x)` holding str.upper) is never mistaken for one that calls a quiet method.
+# Quiet: methods of these values (they never block and run no user code), except the methods
+# named below, which consume an iterable or call the user's __format__ / __getitem__...
+_VALUE_TYPES = (str, bytes, int, float, complex, bool)
 _MAY_CALL_BACK = frozenset(("join", "format", "format_map", "translate"))
-# ...and these methods of asyncio's Task and Future (they read or set a field)
-_TASK_QUERIES = frozenset(
-    ("get_name", "set_name", "done", "cancelled", "result", "exception", "get_coro", "get_loop")
-)
-# ...and calls of these asyncio coroutine functions: a call only creates the coroutine, and
-# their bodies (run by the await) neither block nor run user code. Others, such as
-# create_subprocess_exec (it forks) or create_connection (it calls the protocol factory), stay.
+# ...these methods of asyncio's Task (field access; not `result`, `done`...: a site calling
+# `fut.result()` may get a concurrent.futures.Future, whose result() blocks)...
+_TASK_QUERIES = frozenset(("get_name", "set_name", "get_coro", "get_loop"))
+# ...and these asyncio coroutine functions: a call only creates the coroutine, and their bodies
+# (run by the await) neither block nor run user code. Not among them: create_subprocess_exec
+# (it forks), create_connection (it calls the protocol factory), Queue.get/put (a subclass's
+# _get/_put hooks run), Condition.wait (its lock may be the user's).
 _QUIET_COROUTINES = (
     "StreamReader.read", "StreamReader.readline", "StreamReader.readuntil",
-    "StreamReader.readexactly", "StreamWriter.drain", "StreamWriter.wait_closed", "sleep",
-    "Queue.get", "Queue.put", "Queue.join", "Lock.acquire", "Event.wait", "Semaphore.acquire",
-    "Condition.wait", "Barrier.wait",
+    "StreamReader.readexactly", "StreamWriter.drain", "sleep", "Lock.acquire", "Event.wait",
+    "Semaphore.acquire",
+)  # fmt: skip
+# Standard-library coroutines every await of which is on another coroutine: their frames only
+# ever pass an inner frame's yield on, so they get no events at all (the innermost frame, e.g.
+# StreamReader._wait_for_data, tells what the task waits on).
+_ALWAYS_OUTER = frozenset(
+    ("StreamReader.read", "StreamReader.readline", "StreamReader.readuntil",
+     "StreamReader.readexactly", "StreamWriter.drain")
 )  # fmt: skip
 
-# A thread's state, one list per thread (one lookup per event):
+# A thread's state, one list per thread, held by a thread-local (a new thread that reuses a
+# finished thread's ident starts afresh):
 _T_TID = 0  # native thread id
 _T_CALL_TS, _T_CALL_CODE, _T_CALL_OFFSET = 1, 2, 3  # the last CALL, not yet written (code: None)
-_T_LIB_YIELD = 4  # code of the stdlib coroutine whose YIELD was the thread's last event, or None
+_T_LIB_YIELD = 4  # id() of what the thread's last stdlib-coroutine YIELD yielded, or None
 _T_SKIP_END = 5  # True inside a Handle._run whose start was left out
 
 _agent = None  # the one Agent of this process
@@ -109,15 +124,17 @@ def _callable_name(callback):
     """A callback's qualified name, read only where that runs no user code: a function, a
     (builtin) method, a class, a partial of one of those; otherwise its type's name."""
     kind = type(callback)
-    if kind is _FunctionType or kind is _BuiltinMethodType or isinstance(callback, type):
+    if kind is _FunctionType or kind is _BuiltinMethodType:
         return callback.__qualname__
+    if issubclass(kind, type):
+        return _type_qualname(callback)
     if kind is _MethodType:
         return _callable_name(callback.__func__)
     if kind is functools.partial:
         return "partial(" + _callable_name(callback.func) + ")"
-    if kind.__name__ == "TaskStepMethWrapper":
+    if _type_name(kind) == "TaskStepMethWrapper":
         return "Task.__step"
-    return kind.__qualname__
+    return _type_qualname(kind)
 
 
 def _describe(exc):
@@ -149,18 +166,19 @@ class Agent:
         # its constants (microseconds for a big function); holding the code keeps its id() unique
         self._codes = {}
         self._names = {}  # callback name -> name id
-        # _thread.get_ident() -> that thread's state, a list indexed by the _T_* constants
-        self._threads = {}
+        self._next_code_id = itertools.count(1).__next__  # atomic: threads classify at once
+        self._next_name_id = itertools.count(1).__next__
+        self._local = _thread._local()  # .state: this thread's state (the _T_* indexes)
         self._task_names = {}  # id(task) -> last recorded name
         # Handle._run's code and the offset of its `self._context.run(callback)` call (learnt
         # from its first CALL event: the other calls are on the exception path)
         self._handle_run = [None, None]
-        self._self_types = {}  # callable type -> whether reading its __self__ runs no user code
+        self._step_wrapper = [None]  # the C Task's step wrapper type, once seen
         self._task_types = ()  # asyncio's Task classes, once asyncio is imported
-        self._future_types = ()  # asyncio.Task and asyncio.Future, the same
         self._quiet_functions = set()  # asyncio coroutine functions of _QUIET_COROUTINES
-        self._quiet_builtins = {}  # builtin callee -> whether it never blocks
-        self._callback_names = {}  # callback function (of a method or itself) -> name id
+        self._loud_sites = set()  # (id(code), offset) of call sites found not quiet
+        # method -> name id of the callbacks that are methods (a class's functions live on)
+        self._callback_names = {}
         self._asyncio_api = [self._loop_before_asyncio, None]  # [_get_running_loop, current_task]
         self._main_ident = _thread.get_ident()  # sitecustomize runs on the main thread
 
@@ -279,9 +297,12 @@ class Agent:
             setup_start = self.clock()
             parent = self.writer.pid
             self.writer.abandon()
-            self._threads.clear()
+            old_state = getattr(self._local, "state", None)  # the thread that forked
+            self._local = _thread._local()
             self._task_names.clear()
             self._open_log()
+            if old_state is not None:  # a new native id; inside a left-out handle still
+                self._new_thread()[_T_SKIP_END] = old_state[_T_SKIP_END]
             for code_id, _role, code in self._codes.values():
                 self.writer.code(code_id, code)
             for name, name_id in self._names.items():
@@ -350,7 +371,7 @@ class Agent:
         return its state (see _T_TID and below)."""
         ident = _thread.get_ident()
         tid = _thread.get_native_id()
-        state = self._threads[ident] = [tid, 0, None, 0, None, False]
+        state = self._local.state = [tid, 0, None, 0, None, False]
         threading = sys.modules.get("threading")
         thread = getattr(threading, "_active", {}).get(ident)
         if thread is not None:
@@ -360,8 +381,11 @@ class Agent:
         self.writer.thread(tid, name)
         return state
 
+    def _state(self):
+        return getattr(self._local, "state", None) or self._new_thread()
+
     def _tid(self):
-        return (self._threads.get(_thread.get_ident()) or self._new_thread())[_T_TID]
+        return self._state()[_T_TID]
 
     def _loop_before_asyncio(self):
         if self._resolve_asyncio():
@@ -376,7 +400,6 @@ class Agent:
         self._task_types = tuple(
             t for t in (asyncio.Task, getattr(asyncio.tasks, "_PyTask", None)) if t is not None
         )
-        self._future_types = (asyncio.Task, asyncio.Future)
         for qualname in _QUIET_COROUTINES:
             owner_name, _, name = qualname.rpartition(".")
             owner = getattr(asyncio, owner_name, None) if owner_name else asyncio
@@ -401,7 +424,9 @@ class Agent:
                 sys.monitoring.set_local_events(self.tool, code, self._local_coro)
             else:
                 role = _LIB_CORO
-                sys.monitoring.set_local_events(self.tool, code, sys.monitoring.events.PY_YIELD)
+                outer = code.co_qualname in _ALWAYS_OUTER and "asyncio" in code.co_filename
+                events = 0 if outer else sys.monitoring.events.PY_YIELD
+                sys.monitoring.set_local_events(self.tool, code, events)
         elif code.co_qualname == _HANDLE_RUN and code.co_filename.endswith(
             _ASYNCIO_DIR + "events.py"
         ):
@@ -420,46 +445,93 @@ class Agent:
             sys.monitoring.set_local_events(self.tool, code, sys.monitoring.events.PY_RETURN)
         else:
             return None
-        info = (len(self._codes) + 1, role, code)
+        info = (self._next_code_id(), role, code)
         self._codes[id(code)] = info
         self.writer.code(info[0], code)
         if role != _CORO and role != _LIB_CORO and self._task_types == ():
             self._resolve_asyncio()
         return info
 
-    def _binding_is_safe(self, kind):
-        """Whether `__self__` of a callable of type `kind` can be read without running user code:
-        bound methods (Python or builtin) and a C Task's step wrapper (cached per type)."""
-        safe = kind in (_MethodType, _BuiltinMethodType) or (
-            kind.__name__ in ("TaskStepMethWrapper", "TaskWakeupMethWrapper")
-            and kind.__module__ in ("builtins", "_asyncio")
-        )
-        self._self_types[kind] = safe
-        return safe
+    def _bound_task(self, callback):
+        """The Task a callback is bound to (its step wrapper, or a bound method of it), else
+        None; `__self__` is read only from types where that runs no user code."""
+        kind = type(callback)
+        if kind is not _MethodType and kind is not _BuiltinMethodType:
+            if kind is not self._step_wrapper[0]:
+                if _type_name(kind) != "TaskStepMethWrapper" or not self._task_types:
+                    return None
+                self._step_wrapper[0] = kind
+        owner = callback.__self__
+        return owner if issubclass(type(owner), self._task_types) else None
 
-    def _builtin_never_blocks(self, callee, kind):
-        """Whether a builtin method called from a coroutine is one that never blocks and never
-        runs user code, so that its CALL site can be disabled (see _VALUE_TYPES). Remembered
-        per callee (a bounded cache: bound methods can be new objects at every call)."""
-        owner = callee.__objclass__ if kind is _MethodDescriptorType else type(callee.__self__)
-        if owner in _VALUE_TYPES:
-            quiet = callee.__name__ not in _MAY_CALL_BACK
+    def _quiet_callee(self, code, offset, callee, kind):
+        """Whether a call site can be disabled: its callee never blocks and runs no user code
+        (see _VALUE_TYPES), and the site names it (see _site_names)."""
+        if kind is _FunctionType:
+            quiet = callee in self._quiet_functions
         else:
-            quiet = bool(self._task_types) and owner in self._future_types
-            quiet = quiet and callee.__name__ in _TASK_QUERIES
-        if len(self._quiet_builtins) >= 4096:
-            self._quiet_builtins.clear()
-        self._quiet_builtins[callee] = quiet
-        return quiet
+            owner = callee.__objclass__ if kind is _MethodDescriptorType else type(callee.__self__)
+            name = callee.__name__
+            if any(owner is value_type for value_type in _VALUE_TYPES):
+                quiet = name not in _MAY_CALL_BACK
+            else:
+                task_types = self._task_types
+                quiet = bool(task_types) and owner is task_types[0] and name in _TASK_QUERIES
+        if quiet and self._site_names(code, offset, callee.__name__):
+            return True
+        if len(self._loud_sites) >= 1 << 16:
+            self._loud_sites.clear()
+        self._loud_sites.add((id(code), offset))  # coroutine code: kept alive by _codes
+        return False
+
+    def _site_names(self, code, offset, name):
+        """Whether the call at `offset` calls `<expression>.name(...)` or the global
+        `name(...)`: the instruction that made the callee is a LOAD_ATTR or LOAD_GLOBAL of
+        that name (found as the last one before the call whose source starts where the call
+        starts). Anything else (a subscript, a local, a call's result) may hold a different
+        callee next time. Reads asyncio's already imported `opcode` module; without it, no."""
+        opcode = sys.modules.get("opcode")
+        if opcode is None or offset % 2:
+            return False
+        opmap = opcode.opmap
+        # not the callee: caches, prefixes, keyword names, the NULL pushed after an attribute
+        skip = tuple(
+            opmap.get(name, 0)
+            for name in ("CACHE", "EXTENDED_ARG", "KW_NAMES", "PUSH_NULL", "LOAD_CONST")
+        )
+        loads = (opmap.get("LOAD_ATTR"), opmap.get("LOAD_GLOBAL"))
+        unit = offset // 2
+        positions = []
+        for position in code.co_positions():
+            positions.append(position)
+            if len(positions) > unit:
+                break
+        if len(positions) <= unit or positions[unit][0] is None or positions[unit][2] is None:
+            return False
+        start = (positions[unit][0], positions[unit][2])
+        raw = code.co_code
+        for i in range(unit - 1, -1, -1):
+            op = raw[2 * i]
+            if op in skip or (positions[i][0], positions[i][2]) != start:
+                continue
+            if op not in loads:
+                return False
+            arg, j = raw[2 * i + 1], i - 1
+            while j >= 0 and raw[2 * j] == opmap.get("EXTENDED_ARG"):
+                arg |= raw[2 * j + 1] << (8 * (i - j))
+                j -= 1
+            names = code.co_names
+            return (arg >> 1) < len(names) and names[arg >> 1] == name
+        return False
 
     def _task_step_is_told(self, task):
         """Whether a step of `task` shows in its own coroutine's events, so that the handle
         running it can be left out: yes unless its coroutine is asyncio's own (recorded only by
-        its YIELDs) or not one we know (then the handle is all that shows its steps)."""
-        code = getattr(task.get_coro(), "cr_code", None)
-        if code is None:
+        its YIELDs) or not a coroutine object (then the handle is all that shows its steps)."""
+        coro = task.get_coro()
+        if type(coro) is not _CoroutineType:
             return False
-        info = self._codes.get(id(code)) or self._classify(code)
+        info = self._codes.get(id(coro.cr_code)) or self._classify(coro.cr_code)
         return info is not None and info[1] is not _LIB_CORO
 
     def _callback_start(self, callback, task, state):
@@ -468,13 +540,16 @@ class Agent:
         name = _callable_name(callback)
         name_id = self._names.get(name)
         if name_id is None:
-            name_id = self._names[name] = len(self._names) + 1
+            name_id = self._names[name] = self._next_name_id()
             self.writer.name(name_id, name)
-        function = callback.__func__ if type(callback) is _MethodType else callback
-        if type(function) is _FunctionType and task is None:  # next time: on_call names it
+        if (
+            task is None
+            and type(callback) is _MethodType
+            and type(callback.__func__) is _FunctionType
+        ):
             if len(self._callback_names) >= 4096:
                 self._callback_names.clear()
-            self._callback_names[function] = name_id
+            self._callback_names[callback.__func__] = name_id  # next time: on_call names it
         ts = self.clock()
         tid = state[_T_TID]
         if task is not None:
@@ -509,20 +584,18 @@ class Agent:
         CALL events are frequent; only the call a long pause follows matters (it names the line
         of a blocking call), so each thread's last call waits in its state and is written only
         when the thread's next event comes more than `gap` ns after it. After a stdlib
-        coroutine's YIELD, the outer library frames of the same await chain yield next: only the
-        innermost one is written, and the outer frame's yield point is disabled (it only ever
-        passes on the yield of an inner coroutine)."""
+        coroutine's YIELD, the outer library frames of the same await chain yield the same
+        object next: only the innermost YIELD is written."""
         ev = sys.monitoring.events
         agent, clock, event, fail = self, self.clock, self._event, self._fail
         write, append_slow, pack = self._write, self.writer.append_slow, pack_event
-        threads_get, get_ident, new_thread = self._threads.get, _thread.get_ident, self._new_thread
+        local, new_thread = self._local, self._new_thread
         codes, codes_get, task_names_get = self._codes, self._codes.get, self._task_names.get
         asyncio_api, disable = self._asyncio_api, sys.monitoring.DISABLE
         handle_run = self._handle_run  # [Handle._run's code, offset of its callback call]
         gap = self.call_gap_ns
-        self_types_get = self._self_types.get
-        quiet_functions, quiet_builtins_get = self._quiet_functions, self._quiet_builtins.get
-        callback_names_get = self._callback_names.get
+        quiet_functions, callback_names_get = self._quiet_functions, self._callback_names.get
+        loud_sites = self._loud_sites
 
         def flush(state):
             """Write the thread's pending call."""
@@ -541,28 +614,28 @@ class Agent:
                 if handle_run[1] is not None:
                     return disable
                 handle_run[1] = offset  # Handle._run's first call is the callback's
-            state = threads_get(get_ident()) or new_thread()
+            try:
+                state = local.state
+            except AttributeError:
+                state = new_thread()
             state[_T_LIB_YIELD] = None
-            bound = self_types_get(type(callback))
-            if bound is None:
-                bound = agent._binding_is_safe(type(callback))
-            task = callback.__self__ if bound else None
-            if task is None or not isinstance(task, agent._task_types):
-                # a callback; named from a cache when it is a (method's) function
-                function = callback.__func__ if type(callback) is _MethodType else callback
-                name_id = None
-                if type(function) is _FunctionType:
-                    name_id = callback_names_get(function)
-                if name_id is None:
-                    agent._callback_start(callback, None, state)
+            kind = type(callback)
+            if kind is _MethodType:
+                # a method: named from a cache; a Task's own methods go the long way
+                name_id = callback_names_get(callback.__func__)
+                if name_id is not None:
+                    data = pack(CALLBACK_START, 0, 0, state[_T_TID], clock(), 0, name_id, 0)
+                    try:
+                        write(data)
+                    except ValueError:
+                        append_slow(data)
                     return
-                data = pack(CALLBACK_START, 0, 0, state[_T_TID], clock(), 0, name_id, 0)
-                try:
-                    write(data)
-                except ValueError:
-                    append_slow(data)
+            task = agent._bound_task(callback)
+            if task is None:
+                agent._callback_start(callback, None, state)
                 return
-            info = codes_get(id(getattr(task.get_coro(), "cr_code", None)))
+            coro = task.get_coro()
+            info = codes_get(id(coro.cr_code)) if type(coro) is _CoroutineType else None
             if (info is not None and info[1] is _CORO) or agent._task_step_is_told(task):
                 state[_T_SKIP_END] = True
             else:
@@ -574,18 +647,20 @@ class Agent:
                     return on_handle_call(offset, arg0)
                 kind = type(callee)
                 if kind is _FunctionType:
-                    if callee in quiet_functions:
-                        return disable
+                    if callee in quiet_functions and (id(code), offset) not in loud_sites:
+                        if agent._quiet_callee(code, offset, callee, kind):
+                            return disable
                 elif kind is _MethodDescriptorType or kind is _BuiltinMethodType:
-                    quiet = quiet_builtins_get(callee)
-                    if quiet is None:
-                        quiet = agent._builtin_never_blocks(callee, kind)
-                    if quiet:
-                        return disable
+                    if (id(code), offset) not in loud_sites:
+                        if agent._quiet_callee(code, offset, callee, kind):
+                            return disable
                 if gap == 0:
                     return record(CALL, code, offset)
                 ts = clock()
-                state = threads_get(get_ident()) or new_thread()
+                try:
+                    state = local.state
+                except AttributeError:
+                    state = new_thread()
                 if state[_T_CALL_CODE] is not None and ts - state[_T_CALL_TS] > gap:
                     flush(state)
                 state[_T_CALL_TS] = ts
@@ -594,23 +669,27 @@ class Agent:
             except Exception as exc:
                 fail(exc)
 
-        def record(kind, code, offset, _arg=None, _arg2=None):
+        def record(kind, code, offset, value=None, _arg2=None):
             """A local event on a coroutine (or PY_RETURN of Handle._run or _WorkItem.run:
-            CALLBACK_END, WORK_END)."""
+            CALLBACK_END, WORK_END). `value`: what a YIELD yields."""
             try:
                 code_id, role, _ = codes[id(code)]
-                state = threads_get(get_ident()) or new_thread()
+                try:
+                    state = local.state
+                except AttributeError:
+                    state = new_thread()
                 if role is _LIB_CORO:
-                    inner = state[_T_LIB_YIELD]
-                    if inner is not None:
-                        return None if inner is code else disable
+                    if state[_T_LIB_YIELD] == id(value):
+                        return  # an outer frame passing the inner frame's yield on
+                    state[_T_LIB_YIELD] = id(value)
+                else:
+                    state[_T_LIB_YIELD] = None
                 ts = clock()
                 if state[_T_CALL_CODE] is not None:
                     if ts - state[_T_CALL_TS] > gap:
                         flush(state)
                     state[_T_CALL_CODE] = None
                 if role is _CORO:
-                    state[_T_LIB_YIELD] = None
                     loop = asyncio_api[0]()
                     task = asyncio_api[1](loop) if loop is not None else None
                     task_id = 0 if task is None else id(task)
@@ -626,10 +705,8 @@ class Agent:
                             agent._record_task_name(task, ts)
                     return
                 if role is _LIB_CORO:
-                    state[_T_LIB_YIELD] = code
                     data = pack(PY_YIELD, 0, 0, state[_T_TID], ts, 0, code_id, offset)
                 else:
-                    state[_T_LIB_YIELD] = None
                     end = CALLBACK_END if role is _HANDLE_RUN else WORK_END
                     data = pack(end, 0, 0, state[_T_TID], ts, 0, code_id, offset)
                 try:
@@ -642,7 +719,7 @@ class Agent:
         def on_return(code, offset, _value):
             if code is handle_run[0]:
                 try:
-                    state = threads_get(get_ident())
+                    state = getattr(local, "state", None)
                     if state is not None and state[_T_SKIP_END]:
                         state[_T_SKIP_END] = False  # the end of a handle whose start was left out
                         return
@@ -662,7 +739,7 @@ class Agent:
                     return
                 if info[1] is _LIB_CORO or info[1] is _HANDLE_RUN:
                     return disable  # their local events tell the rest
-                state = threads_get(get_ident()) or new_thread()
+                state = agent._state()
                 state[_T_LIB_YIELD] = None
                 if info[1] is _WORK_INIT or info[1] is _WORK_RUN:
                     agent._work_event(info[1], sys._getframe(1))
@@ -681,7 +758,7 @@ class Agent:
                 if info[1] is _CORO:
                     record(kind, code, offset)
                 elif info[1] is _HANDLE_RUN and kind == PY_UNWIND:
-                    state = threads_get(get_ident()) or new_thread()
+                    state = agent._state()
                     if state[_T_SKIP_END]:
                         state[_T_SKIP_END] = False  # a handle whose start was left out
                     else:

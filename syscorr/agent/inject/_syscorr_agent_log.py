@@ -115,14 +115,18 @@ class LogWriter:
             self.append_slow(data)
 
     def append_slow(self, data):
-        """Append `data` that did not fit: grow the mapping first (dropped once closed)."""
+        """Append `data` that did not fit: grow the mapping first (dropped once closed). Other
+        threads append without the lock meanwhile, so the room made can be taken before this
+        write: grow again then (each growth at least doubles the mapping)."""
         with self._lock:
-            if self.closed:
-                return
-            needed = self._map.tell() + len(data)
-            if needed > self._size:
-                self._grow(needed)
-            self._map.write(data)
+            for _ in range(64):
+                if self.closed:
+                    return
+                try:
+                    self._map.write(data)
+                    return
+                except ValueError:
+                    self._grow(self._map.tell() + len(data))
 
     def _locked_write(self, data):
         with self._lock:
@@ -159,8 +163,8 @@ class LogWriter:
         return self._used if self.closed else self._map.tell()
 
     def _grow(self, needed):
-        """Double the mapping until `needed` fits (called with the lock held)."""
-        size = self._size
+        """Double the mapping, and again until `needed` fits (called with the lock held)."""
+        size = self._size * 2
         while size < needed:
             size *= 2
         os.ftruncate(self._fd, size)
