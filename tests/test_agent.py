@@ -194,7 +194,8 @@ def test_sigkill_keeps_every_record_written_before_it(python, tmp_path):
     assert result.returncode == -signal.SIGKILL
     log = only_log(tmp_path)
     assert log.end is None and log.damaged == 0
-    assert os.path.getsize(glob.glob(str(tmp_path / "agent-*.bin"))[0]) >= 64 << 20  # untruncated
+    size = os.path.getsize(glob.glob(str(tmp_path / "agent-*.bin"))[0])
+    assert size >= 1 << 20 and size & (size - 1) == 0  # the mapping's size: never truncated
     steps = kinds_by_code(log)
     assert steps["spin", EventKind.PY_RESUME] >= 400 - 2
     assert steps["spin", EventKind.PY_RETURN] == 2
@@ -618,6 +619,20 @@ class MyCoro(collections.abc.Coroutine):  # a Task may wrap any Coroutine-ABC ob
 class Buf(bytearray):
     pass
 
+class MyTask(asyncio.Task):  # a task factory's subclass: its overrides are its own business
+    def get_coro(self):
+        hits.append("MyTask.get_coro")
+        return super().get_coro()
+    def get_name(self):
+        hits.append("MyTask.get_name")
+        return super().get_name()
+    def cancel(self, msg=None):  # a Task's method as an ordinary callback
+        print("cancel called")
+        return super().cancel(msg)
+
+async def child():
+    await asyncio.sleep(1)
+
 class Big:
     pass
 
@@ -630,6 +645,13 @@ async def main():
     D().get(1)
     await asyncio.create_task(MyCoro())
     await asyncio.sleep(0)
+    task = MyTask(child(), loop=loop)
+    await asyncio.sleep(0)
+    loop.call_soon(task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
     buf = Buf()
     buf_ref = weakref.ref(buf)
     append = buf.append
@@ -661,8 +683,11 @@ def test_the_agent_runs_no_user_code_and_keeps_no_user_object_alive(python, tmp_
     plain = run(python, [program])
     traced = run(python, [program], agent_dir=agent_dir)
     assert plain.returncode == traced.returncode == 0, traced.stderr
-    assert traced.stdout == plain.stdout == b"user code run: [] alive: False False\n"
-    assert only_log(agent_dir).errors == []
+    assert traced.stdout == plain.stdout == b"cancel called\nuser code run: [] alive: False False\n"
+    log = only_log(agent_dir)
+    assert log.errors == []
+    names = {log.names[e.code] for e in log.events if e.kind == EventKind.CALLBACK_START}
+    assert "MyTask.cancel" in names  # a Task's method, not a step of it: recorded
 
 
 THREADS = """
@@ -696,3 +721,79 @@ def test_threads_that_reuse_an_ident_are_told_apart(python, tmp_path):
         e.tid for e in log.events if e.code in log.codes and log.codes[e.code].qualname == "work"
     }
     assert work == set(native)
+
+
+FILL = """
+import asyncio
+
+async def step(i):
+    return i
+
+async def main():
+    for i in range(60000):  # about 4 MB of records
+        await step(i)
+    print("done")
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1.5 MiB tmpfs: room for the first MiB of an agent log, not for its growth."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1536k,mode=0700", "tmpfs", str(mount_point)],
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_full_disk_stops_the_agent_not_the_program(python, tmp_path, small_disk):
+    """Writing into an unallocated page of a full filesystem would kill the program with
+    SIGBUS; the log's blocks are allocated before they are mapped, so the agent stops."""
+    program = tmp_path / "fill.py"
+    program.write_text(FILL)
+    result = run(python, [program], agent_dir=small_disk)
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"done\n", b"")
+    log = only_log(small_disk)
+    assert log.damaged == 0 and len(log.events) > 20000  # what fitted is all there
+
+
+INSTALLED = """
+import asyncio, os
+
+# a coroutine whose file is in the interpreter's site-packages: an installed library, not
+# the standard library (which sits in the directory above it)
+path = os.path.join(os.path.dirname(os.__file__), "site-packages", "somelib", "client.py")
+namespace = {"asyncio": asyncio}
+source = "async def fetch():\\n    await asyncio.sleep(0)\\n    return 1\\n"
+exec(compile(source, path, "exec"), namespace)
+
+async def work():
+    await asyncio.sleep(0)
+
+async def main():
+    await namespace["fetch"]()
+    await asyncio.wait_for(work(), 5)  # a library frame around a user frame: passes it on
+
+asyncio.run(main())
+"""
+
+
+def test_installed_libraries_are_user_code_and_outer_library_frames_stay_silent(python, tmp_path):
+    program = tmp_path / "installed.py"
+    program.write_text(INSTALLED)
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    result = run(python, [program], agent_dir=agent_dir)
+    assert result.returncode == 0, result.stderr
+    steps = kinds_by_code(only_log(agent_dir))
+    assert steps["fetch", EventKind.PY_START] == 1 and steps["fetch", EventKind.PY_RESUME] == 1
+    assert steps["work", EventKind.PY_YIELD] == 1 and steps["wait_for", EventKind.PY_YIELD] == 0

@@ -15,6 +15,7 @@
 # Standard library only: it runs on the target's interpreter and must never import syscorr.
 
 import _thread
+import _weakref
 import atexit
 import functools
 import itertools
@@ -53,6 +54,7 @@ _CORO, _HANDLE_RUN, _RUN_ONCE = "coroutine", "Handle._run", "BaseEventLoop._run_
 # and say nothing about the user's code. SYSCORR_STDLIB_FRAMES=1 records them all.
 _LIB_CORO = "library coroutine"
 _STDLIB_DIR = os.path.dirname(os.__file__) + os.sep
+_INSTALLED_DIRS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
 _WORK_INIT, _WORK_RUN = "_WorkItem.__init__", "_WorkItem.run"  # concurrent.futures.thread
 _ASYNCIO_DIR = os.sep + "asyncio" + os.sep
 _EXECUTOR_FILE = os.sep + "concurrent" + os.sep + "futures" + os.sep + "thread.py"
@@ -64,6 +66,7 @@ _CoroutineType, _ModuleType = types.CoroutineType, types.ModuleType
 # A type's name, read by type's own getter: a metaclass's __getattribute__ never runs
 _type_name = type.__dict__["__name__"].__get__
 _type_qualname = type.__dict__["__qualname__"].__get__
+_type_module = type.__dict__["__module__"].__get__
 
 # Calls that cannot block are not worth a callback each: their CALL site is disabled at first
 # sight, provided the site names the callee (`<expression>.name(...)` or a global `name(...)`:
@@ -124,8 +127,13 @@ def _callable_name(callback):
     """A callback's qualified name, read only where that runs no user code: a function, a
     (builtin) method, a class, a partial of one of those; otherwise its type's name."""
     kind = type(callback)
-    if kind is _FunctionType or kind is _BuiltinMethodType:
+    if kind is _FunctionType:
         return callback.__qualname__
+    if kind is _BuiltinMethodType:  # its __qualname__ would ask the bound object's class
+        owner = callback.__self__
+        if owner is None or type(owner) is _ModuleType:
+            return callback.__name__
+        return _type_qualname(type(owner)) + "." + callback.__name__
     if issubclass(kind, type):
         return _type_qualname(callback)
     if kind is _MethodType:
@@ -162,8 +170,8 @@ class Agent:
         self.tool = None
         self.writer = None
         self.failed = False
-        # id(code) -> (code id, role, code): keyed by id() because hashing a code object hashes
-        # its constants (microseconds for a big function); holding the code keeps its id() unique
+        # id(code) -> (code id, role, weak reference to the code): keyed by id() because hashing
+        # a code object hashes its constants (microseconds for a big function)
         self._codes = {}
         self._names = {}  # callback name -> name id
         self._next_code_id = itertools.count(1).__next__  # atomic: threads classify at once
@@ -177,9 +185,14 @@ class Agent:
         self._task_types = ()  # asyncio's Task classes, once asyncio is imported
         self._quiet_functions = set()  # asyncio coroutine functions of _QUIET_COROUTINES
         self._loud_sites = set()  # (id(code), offset) of call sites found not quiet
+        self._starts = {}  # id(code) -> (line, column) where each code unit's source starts
         # method -> name id of the callbacks that are methods (a class's functions live on)
         self._callback_names = {}
-        self._asyncio_api = [self._loop_before_asyncio, None]  # [_get_running_loop, current_task]
+        # [_get_running_loop, current_task, Task, Task.get_name, Task.get_coro] once asyncio is
+        # imported (Task's own methods: a subclass's overrides never run)
+        self._asyncio_api = [self._loop_before_asyncio, None, None, None, None]
+        self._task_methods = []  # (Task class, its get_coro, its get_name)
+        self._py_step_functions = ()  # the pure-Python Task's __step and __wakeup
         self._main_ident = _thread.get_ident()  # sitecustomize runs on the main thread
 
     # ---- lifecycle ----
@@ -303,8 +316,10 @@ class Agent:
             self._open_log()
             if old_state is not None:  # a new native id; inside a left-out handle still
                 self._new_thread()[_T_SKIP_END] = old_state[_T_SKIP_END]
-            for code_id, _role, code in self._codes.values():
-                self.writer.code(code_id, code)
+            for code_id, _role, code_ref in list(self._codes.values()):
+                code = code_ref()
+                if code is not None:
+                    self.writer.code(code_id, code)
             for name, name_id in self._names.items():
                 self.writer.name(name_id, name)
             if self.tool is not None:
@@ -338,7 +353,11 @@ class Agent:
         mon = sys.monitoring
         for step in (
             lambda: mon.set_events(tool, 0),
-            lambda: [mon.set_local_events(tool, info[2], 0) for info in self._codes.values()],
+            lambda: [
+                mon.set_local_events(tool, info[2](), 0)
+                for info in list(self._codes.values())
+                if info[2]() is not None
+            ],
             lambda: [mon.register_callback(tool, e, None) for e in self._all_events()],
             lambda: mon.free_tool_id(tool),
         ):
@@ -374,9 +393,11 @@ class Agent:
         state = self._local.state = [tid, 0, None, 0, None, False]
         threading = sys.modules.get("threading")
         thread = getattr(threading, "_active", {}).get(ident)
-        if thread is not None:
-            name = thread.name
-        else:
+        try:  # the attribute behind Thread.name: a subclass's property never runs
+            name = str(object.__getattribute__(thread, "_name")) if thread is not None else None
+        except Exception:
+            name = None
+        if name is None:
             name = "MainThread" if ident == self._main_ident else f"thread-{tid}"
         self.writer.thread(tid, name)
         return state
@@ -406,12 +427,36 @@ class Agent:
             function = getattr(owner, name, None)
             if type(function) is _FunctionType:
                 self._quiet_functions.add(function)
-        self._asyncio_api[:] = [asyncio.events._get_running_loop, asyncio.current_task]
+        self._task_methods = [(t, t.get_coro, t.get_name) for t in self._task_types]
+        py_task = getattr(asyncio.tasks, "_PyTask", None)
+        self._py_step_functions = tuple(
+            f
+            for f in (
+                getattr(py_task, "_Task__step", None),
+                getattr(py_task, "_Task__wakeup", None),
+            )
+            if type(f) is _FunctionType
+        )
+        self._asyncio_api[:] = [
+            asyncio.events._get_running_loop,
+            asyncio.current_task,
+            asyncio.Task,
+            asyncio.Task.get_name,
+            asyncio.Task.get_coro,
+        ]
         self._debug("asyncio resolved")
         return True
 
+    def _task_method(self, task, index):
+        """asyncio's own get_coro (index 1) or get_name (2) for `task`, a Task or a subclass:
+        a subclass's override never runs."""
+        for methods in self._task_methods:
+            if issubclass(type(task), methods[0]):
+                return methods[index]
+        raise TypeError(f"not an asyncio Task: {_type_qualname(type(task))}")
+
     def _record_task_name(self, task, ts):
-        name = task.get_name()
+        name = self._task_method(task, 2)(task)
         if self._task_names.get(id(task)) != name:
             self._task_names[id(task)] = name
             self.writer.task_name(id(task), ts, name)
@@ -419,7 +464,11 @@ class Agent:
     def _classify(self, code):
         """First PY_START of a code object: decide its role (None means not ours: DISABLE)."""
         if code.co_flags & COROUTINE_FLAGS:
-            if self.stdlib_frames or not code.co_filename.startswith(_STDLIB_DIR):
+            filename = code.co_filename
+            stdlib = filename.startswith(_STDLIB_DIR) and not any(
+                part in filename for part in _INSTALLED_DIRS
+            )
+            if self.stdlib_frames or not stdlib:
                 role = _CORO
                 sys.monitoring.set_local_events(self.tool, code, self._local_coro)
             else:
@@ -445,7 +494,15 @@ class Agent:
             sys.monitoring.set_local_events(self.tool, code, sys.monitoring.events.PY_RETURN)
         else:
             return None
-        info = (self._next_code_id(), role, code)
+        # a weak reference: code compiled at run time (exec, templates) may die; its entry goes
+        # with it, so its id() is never mistaken for a later code object's
+        key, codes, starts = id(code), self._codes, self._starts
+
+        def forget(_ref):
+            codes.pop(key, None)
+            starts.pop(key, None)
+
+        info = (self._next_code_id(), role, _weakref.ref(code, forget))
         self._codes[id(code)] = info
         self.writer.code(info[0], code)
         if role != _CORO and role != _LIB_CORO and self._task_types == ():
@@ -453,14 +510,23 @@ class Agent:
         return info
 
     def _bound_task(self, callback):
-        """The Task a callback is bound to (its step wrapper, or a bound method of it), else
-        None; `__self__` is read only from types where that runs no user code."""
+        """The Task whose step `callback` runs (the C Task's step wrapper or task_wakeup, the
+        pure-Python Task's __step or __wakeup), else None. Any other method of a Task is an
+        ordinary callback. `__self__` is read only from types where that runs no user code."""
         kind = type(callback)
-        if kind is not _MethodType and kind is not _BuiltinMethodType:
-            if kind is not self._step_wrapper[0]:
-                if _type_name(kind) != "TaskStepMethWrapper" or not self._task_types:
-                    return None
-                self._step_wrapper[0] = kind
+        if kind is _BuiltinMethodType:
+            if callback.__name__ != "task_wakeup":
+                return None
+        elif kind is _MethodType:
+            function = callback.__func__
+            if not any(function is step for step in self._py_step_functions):
+                return None
+        elif kind is not self._step_wrapper[0]:
+            if _type_name(kind) != "TaskStepMethWrapper" or not self._task_types:
+                return None
+            if _type_module(kind) != "_asyncio":  # a class of the user's with that name
+                return None
+            self._step_wrapper[0] = kind
         owner = callback.__self__
         return owner if issubclass(type(owner), self._task_types) else None
 
@@ -501,18 +567,18 @@ class Agent:
         )
         loads = (opmap.get("LOAD_ATTR"), opmap.get("LOAD_GLOBAL"))
         unit = offset // 2
-        positions = []
-        for position in code.co_positions():
-            positions.append(position)
-            if len(positions) > unit:
-                break
-        if len(positions) <= unit or positions[unit][0] is None or positions[unit][2] is None:
+        positions = self._starts.get(id(code))  # read once per code: sites are many
+        if positions is None:
+            if len(self._starts) >= 64:
+                self._starts.clear()
+            positions = self._starts[id(code)] = [(p[0], p[2]) for p in code.co_positions()]
+        if len(positions) <= unit or None in positions[unit]:
             return False
-        start = (positions[unit][0], positions[unit][2])
+        start = positions[unit]
         raw = code.co_code
         for i in range(unit - 1, -1, -1):
             op = raw[2 * i]
-            if op in skip or (positions[i][0], positions[i][2]) != start:
+            if op in skip or positions[i] != start:
                 continue
             if op not in loads:
                 return False
@@ -528,7 +594,7 @@ class Agent:
         """Whether a step of `task` shows in its own coroutine's events, so that the handle
         running it can be left out: yes unless its coroutine is asyncio's own (recorded only by
         its YIELDs) or not a coroutine object (then the handle is all that shows its steps)."""
-        coro = task.get_coro()
+        coro = self._task_method(task, 1)(task)
         if type(coro) is not _CoroutineType:
             return False
         info = self._codes.get(id(coro.cr_code)) or self._classify(coro.cr_code)
@@ -542,14 +608,12 @@ class Agent:
         if name_id is None:
             name_id = self._names[name] = self._next_name_id()
             self.writer.name(name_id, name)
-        if (
-            task is None
-            and type(callback) is _MethodType
-            and type(callback.__func__) is _FunctionType
-        ):
-            if len(self._callback_names) >= 4096:
-                self._callback_names.clear()
-            self._callback_names[callback.__func__] = name_id  # next time: on_call names it
+        if task is None and type(callback) is _MethodType:
+            function = callback.__func__
+            if type(function) is _FunctionType:  # next time on_call names it from its code
+                if len(self._callback_names) >= 4096:
+                    self._callback_names.clear()
+                self._callback_names[function.__code__] = name_id
         ts = self.clock()
         tid = state[_T_TID]
         if task is not None:
@@ -567,7 +631,7 @@ class Agent:
         if role is _WORK_RUN:
             self._event(WORK_START, self._tid(), ts, work, 0, 0)
             return
-        get_loop, current_task = self._asyncio_api
+        get_loop, current_task = self._asyncio_api[:2]
         loop = get_loop() if current_task is not None else None
         task = current_task(loop) if loop is not None else None
         if task is not None:
@@ -595,6 +659,7 @@ class Agent:
         handle_run = self._handle_run  # [Handle._run's code, offset of its callback call]
         gap = self.call_gap_ns
         quiet_functions, callback_names_get = self._quiet_functions, self._callback_names.get
+        step_wrapper = self._step_wrapper
         loud_sites = self._loud_sites
 
         def flush(state):
@@ -620,23 +685,33 @@ class Agent:
                 state = new_thread()
             state[_T_LIB_YIELD] = None
             kind = type(callback)
-            if kind is _MethodType:
-                # a method: named from a cache; a Task's own methods go the long way
-                name_id = callback_names_get(callback.__func__)
-                if name_id is not None:
-                    data = pack(CALLBACK_START, 0, 0, state[_T_TID], clock(), 0, name_id, 0)
-                    try:
-                        write(data)
-                    except ValueError:
-                        append_slow(data)
-                    return
+            if kind is step_wrapper[0] or (
+                kind is _BuiltinMethodType and callback.__name__ == "task_wakeup"
+            ):
+                task = callback.__self__  # the usual case, a C Task's step: decided inline
+                if type(task) is asyncio_api[2]:
+                    coro = asyncio_api[4](task)
+                    if type(coro) is _CoroutineType:
+                        info = codes_get(id(coro.cr_code))
+                        if info is not None and info[1] is _CORO:
+                            state[_T_SKIP_END] = True
+                            return
+            elif kind is _MethodType:
+                # a method: named from a cache (a Task's step methods are never in it)
+                function = callback.__func__
+                if type(function) is _FunctionType:
+                    name_id = callback_names_get(function.__code__)
+                    if name_id is not None:
+                        data = pack(CALLBACK_START, 0, 0, state[_T_TID], clock(), 0, name_id, 0)
+                        try:
+                            write(data)
+                        except ValueError:
+                            append_slow(data)
+                        return
             task = agent._bound_task(callback)
             if task is None:
                 agent._callback_start(callback, None, state)
-                return
-            coro = task.get_coro()
-            info = codes_get(id(coro.cr_code)) if type(coro) is _CoroutineType else None
-            if (info is not None and info[1] is _CORO) or agent._task_step_is_told(task):
+            elif agent._task_step_is_told(task):
                 state[_T_SKIP_END] = True
             else:
                 agent._callback_start(callback, task, state)
@@ -680,8 +755,10 @@ class Agent:
                     state = new_thread()
                 if role is _LIB_CORO:
                     if state[_T_LIB_YIELD] == id(value):
-                        return  # an outer frame passing the inner frame's yield on
+                        return  # an outer frame passing an inner frame's yield on
                     state[_T_LIB_YIELD] = id(value)
+                elif kind == PY_YIELD and role is _CORO:
+                    state[_T_LIB_YIELD] = id(value)  # library frames around it pass it on
                 else:
                     state[_T_LIB_YIELD] = None
                 ts = clock()
@@ -701,8 +778,14 @@ class Agent:
                     # A name can change during a step (set_name): look again as steps end.
                     if task_id:
                         name = task_names_get(task_id)
-                        if name is None or (kind != PY_RESUME and name != task.get_name()):
+                        if name is None:
                             agent._record_task_name(task, ts)
+                        elif kind != PY_RESUME:
+                            if type(task) is asyncio_api[2]:
+                                if name != asyncio_api[3](task):
+                                    agent._record_task_name(task, ts)
+                            else:
+                                agent._record_task_name(task, ts)
                     return
                 if role is _LIB_CORO:
                     data = pack(PY_YIELD, 0, 0, state[_T_TID], ts, 0, code_id, offset)

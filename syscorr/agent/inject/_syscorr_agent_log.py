@@ -7,11 +7,13 @@
 # whole by one `mmap.write` call, which holds the GIL from reserving the space to copying the
 # bytes: records never interleave, need no lock, and a reader can stop at the first zero byte.
 # (On a free-threaded build, where that does not hold, appends take a lock.) The file starts at
-# INITIAL_SIZE (sparse) and doubles by remapping; `close()` truncates it to the used size.
+# INITIAL_SIZE and doubles by remapping, its blocks allocated before they are mapped (a full disk
+# then stops the agent instead of killing the program); `close()` truncates it to the used size.
 # Standard library only, importable (not usable) on Python 3.8+; it must never import syscorr.
 # The format is documented in docs/trace-format.md ("Agent event log").
 
 import _thread
+import errno
 import json
 import mmap
 import os
@@ -40,7 +42,7 @@ THREAD_FORMAT = "<I"
 ERROR_FORMAT = "<q"
 # ---- end of record format ----
 
-INITIAL_SIZE = 64 << 20
+INITIAL_SIZE = 1 << 20
 _GIL_ENABLED = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 _header = struct.Struct(HEADER_FORMAT)
@@ -54,6 +56,19 @@ EVENT_SIZE = _event.size
 
 def _text(value):
     return str(value).encode("utf-8", "backslashreplace")
+
+
+def _reserve(fd, offset, length):
+    """Allocate the file's blocks before they are mapped: a write into a hole of a full
+    filesystem would kill the program with SIGBUS; this raises OSError (ENOSPC) instead, which
+    the agent turns into "disabled". Filesystems without fallocate stay sparse."""
+    try:
+        os.posix_fallocate(fd, offset, length)
+    except OSError as err:
+        if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    except AttributeError:  # no posix_fallocate (macOS)
+        pass
 
 
 def _open_new_log(directory, pid):
@@ -90,9 +105,14 @@ class LogWriter:
         path, fd = _open_new_log(directory, pid)
         try:
             os.ftruncate(fd, initial_size)
+            _reserve(fd, 0, initial_size)
             return cls(path, fd, initial_size, pid)
         except BaseException:
             os.close(fd)
+            try:
+                os.unlink(path)  # not even a header fits: leave no log that cannot be read
+            except OSError:
+                pass
             raise
 
     def event(self, kind, tid, ts, task, code, offset):
@@ -168,6 +188,7 @@ class LogWriter:
         while size < needed:
             size *= 2
         os.ftruncate(self._fd, size)
+        _reserve(self._fd, self._size, size - self._size)
         self._map.resize(size)
         self._size = size
 
