@@ -75,6 +75,15 @@ def run(python, argv, agent_dir=None, env=None, pythonpath=(), timeout=60):
     )
 
 
+def run_source(python, tmp_path, filename, source, env=None):
+    """Write `source` to tmp_path/filename and run it under the agent: (result, agent dir)."""
+    program = tmp_path / filename
+    program.write_text(source)
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    return run(python, [program], agent_dir=agent_dir, env=env), agent_dir
+
+
 def only_log(agent_dir) -> AgentLog:
     logs = read_agent_logs(agent_dir)
     assert len(logs) == 1, [log.pid for log in logs]
@@ -281,11 +290,7 @@ asyncio.run(main())
 
 
 def test_forked_child_writes_its_own_log(python, tmp_path):
-    program = tmp_path / "forker.py"
-    program.write_text(textwrap.dedent(FORKER))
-    agent_dir = tmp_path / "agent"
-    agent_dir.mkdir()
-    result = run(python, [program], agent_dir=agent_dir)
+    result, agent_dir = run_source(python, tmp_path, "forker.py", textwrap.dedent(FORKER))
     assert result.returncode == 0, result.stderr
     child_pid = int(result.stdout.split()[2])
     parent, child = sorted(read_agent_logs(agent_dir), key=lambda log: log.pid != child_pid)[::-1]
@@ -406,11 +411,7 @@ asyncio.run(main())
 
 
 def test_cancellation_and_exceptions_give_throw_and_unwind(python, tmp_path):
-    program = tmp_path / "canceller.py"
-    program.write_text(textwrap.dedent(CANCELLER))
-    agent_dir = tmp_path / "agent"
-    agent_dir.mkdir()
-    result = run(python, [program], agent_dir=agent_dir)
+    result, agent_dir = run_source(python, tmp_path, "canceller.py", textwrap.dedent(CANCELLER))
     assert result.stdout == b"CancelledError\nValueError\n"
     log = only_log(agent_dir)
     steps = kinds_by_code(log)
@@ -549,12 +550,8 @@ finally:
 
 
 def test_sys_exit_in_a_task_unwinds_its_handle_and_later_callbacks_stay_bracketed(python, tmp_path):
-    program = tmp_path / "quitter.py"
-    program.write_text(QUITTER)
-    agent_dir = tmp_path / "agent"
-    agent_dir.mkdir()
-    result = run(python, [program], agent_dir=agent_dir)
-    plain = run(python, [program])
+    result, agent_dir = run_source(python, tmp_path, "quitter.py", QUITTER)
+    plain = run(python, [tmp_path / "quitter.py"])
     assert result.returncode == plain.returncode == 3
     assert result.stdout == plain.stdout and result.stdout.count(b"tick") >= 2
     log = only_log(agent_dir)
@@ -708,11 +705,7 @@ print(*seen)
 
 
 def test_threads_that_reuse_an_ident_are_told_apart(python, tmp_path):
-    program = tmp_path / "threads.py"
-    program.write_text(THREADS)
-    agent_dir = tmp_path / "agent"
-    agent_dir.mkdir()
-    result = run(python, [program], agent_dir=agent_dir)
+    result, agent_dir = run_source(python, tmp_path, "threads.py", THREADS)
     assert result.returncode == 0, result.stderr
     native = [int(tid) for tid in result.stdout.split()]
     log = only_log(agent_dir)
@@ -788,11 +781,7 @@ asyncio.run(main())
 
 
 def test_installed_libraries_are_user_code_and_outer_library_frames_stay_silent(python, tmp_path):
-    program = tmp_path / "installed.py"
-    program.write_text(INSTALLED)
-    agent_dir = tmp_path / "agent"
-    agent_dir.mkdir()
-    result = run(python, [program], agent_dir=agent_dir)
+    result, agent_dir = run_source(python, tmp_path, "installed.py", INSTALLED)
     assert result.returncode == 0, result.stderr
     steps = kinds_by_code(only_log(agent_dir))
     assert steps["fetch", EventKind.PY_START] == 1 and steps["fetch", EventKind.PY_RESUME] == 1
