@@ -46,6 +46,7 @@ def describe_outcome(outcome: RunOutcome) -> str:
     if outcome.meta.get("target_python") and not agents:
         text.append(
             "syscorr: warning: the target is a Python program but wrote no agent log: "
-            "task attribution will be missing (was PYTHONPATH or -I/-S overriding site?)"
+            "task attribution will be missing (is the trace directory's disk full? was "
+            "PYTHONPATH or -I/-S overriding site?)"
         )
     return "\n".join(text)

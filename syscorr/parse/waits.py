@@ -67,35 +67,40 @@ def _items(array: str) -> tuple[list[str], bool] | None:
     return (items[:-1] if truncated else items), truncated
 
 
-def epoll_events(name: str, args: list[str]) -> EventList | None:
-    if name not in EPOLL_CALLS or len(args) < 2:
-        return None
-    parsed = _items(args[1])
+def _struct_events(text: str, fd_text, event_names) -> EventList | None:
+    """An array of structs (`[{...}, {...}]`, maybe truncated) as (fd, event names) pairs:
+    `fd_text(fields)` finds the fd's text in one struct's fields, `event_names(text)` names the
+    bits of its `events` field; structs without a readable fd are left out."""
+    parsed = _items(text)
     if parsed is None:
         return None
     items, truncated = parsed
     out = []
     for item in items:
         fields = struct_fields(item)
-        fd = parse_int(struct_fields(fields.get("data", "")).get("u32", ""))
+        fd = parse_int(fd_text(fields))
         if fd is not None:
-            out.append((fd, mask_names(fields.get("events", ""), EPOLL_BITS)))
+            out.append((fd, event_names(fields.get("events", ""))))
     return EventList(out, truncated)
+
+
+def epoll_events(name: str, args: list[str]) -> EventList | None:
+    if name not in EPOLL_CALLS or len(args) < 2:
+        return None
+    return _struct_events(
+        args[1],
+        lambda fields: struct_fields(fields.get("data", "")).get("u32", ""),
+        lambda events: mask_names(events, EPOLL_BITS),
+    )
 
 
 def poll_fds(name: str, args: list[str]) -> EventList | None:
     if name in ("poll", "ppoll") and args:
-        parsed = _items(args[0])
-        if parsed is None:
-            return None
-        items, truncated = parsed
-        out = []
-        for item in items:
-            fields = struct_fields(item)
-            fd = parse_int(fields.get("fd", ""))
-            if fd is not None:
-                out.append((fd, tuple(n for n in fields.get("events", "").split("|") if n)))
-        return EventList(out, truncated)
+        return _struct_events(
+            args[0],
+            lambda fields: fields.get("fd", ""),
+            lambda events: tuple(n for n in events.split("|") if n),
+        )
     if name in ("select", "pselect6") and len(args) >= 4:
         out = []
         for index, kind in ((1, "in"), (2, "out"), (3, "except")):
