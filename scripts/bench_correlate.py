@@ -21,17 +21,17 @@ ECHO = ROOT / "fixtures" / "apps" / "echo.py"
 
 MEASURE = r"""
 import json, resource, sys, time
-from syscorr import tracedir
-from syscorr.load import open_trace
+from syscorr.trace import directory
+from syscorr.trace.load import open_trace
 from syscorr.analysis.summary import summarize
-loaded = open_trace(tracedir.resolve(sys.argv[1]))
+loaded = open_trace(directory.resolve(sys.argv[1]))
 mode = sys.argv[2]
 start = time.perf_counter()
 if mode == "parse":
     n = sum(1 for _ in loaded.records())
 else:
     summary = summarize(loaded)
-    n = loaded.correlation_stats.syscalls + loaded.correlation_stats.agent_syscalls
+    n = summary.correlation_stats.syscalls + summary.correlation_stats.agent_syscalls
 elapsed = time.perf_counter() - start
 events = sum(log.event_count for log in loaded.agent_logs)
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from syscorr.analysis.findings import Rules  # noqa: E402
+from syscorr.analysis.summary import summarize_trace  # noqa: E402
 from syscorr.report import htmlreport, perfetto, perfetto_proto  # noqa: E402
-from syscorr.report.command import load_summary  # noqa: E402
 from syscorr.report.timeline import TimelineFilter  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
@@ -104,7 +104,7 @@ def main() -> int:
     try:
         trace = opts.trace or record(opts.events, work)
         started = time.perf_counter()
-        summary = load_summary(trace, Rules(), keep=lambda item: True)
+        summary = summarize_trace(trace, Rules(), keep=lambda item: True)
         took = time.perf_counter() - started
         print(f"{len(summary.items)} events (correlation items) loaded in {took:.1f} s")
         timed_render(htmlreport.render, summary, out / "report.html", binary=False)

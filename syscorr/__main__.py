@@ -1,5 +1,5 @@
 """`python -m syscorr` runs the command-line interface."""
 
-from syscorr.cli import main
+from syscorr.cli.app import main
 
 main()

@@ -6,15 +6,15 @@
 
 import re
 
-from syscorr.correlate.engine import OUTPUT_CALLS
 from syscorr.correlate.model import SyscallItem
+from syscorr.parse.vocabulary import IO_OUT
 
 TAG = re.compile(rb"task=([A-Za-z0-9_.-]+)")
 
 
 def tagged_sends(items):
     for item in items:
-        if type(item) is not SyscallItem or item.call.name not in OUTPUT_CALLS:
+        if type(item) is not SyscallItem or item.io != IO_OUT:
             continue
         data = item.call.data()
         if data is None:

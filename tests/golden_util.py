@@ -15,10 +15,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from syscorr import tracedir
 from syscorr.analysis.findings import Rules
-from syscorr.analysis.summary import TraceSummary, summarize
-from syscorr.load import open_trace
+from syscorr.analysis.summary import TraceSummary, summarize_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = ROOT / "fixtures" / "traces"
@@ -37,7 +35,7 @@ def trace_path(name: str) -> Path:
 
 
 def load(name: str, keep=None, rules: Rules = Rules()) -> TraceSummary:
-    return summarize(open_trace(tracedir.resolve(trace_path(name))), rules, keep)
+    return summarize_trace(trace_path(name), rules, keep)
 
 
 def console(width: int = 100) -> Console:

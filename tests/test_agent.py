@@ -2,7 +2,8 @@
 
 Each test runs a program with the agent's inject directory first on PYTHONPATH and
 SYSCORR_AGENT_DIR pointing at a temporary directory (what `syscorr run` does), then reads the
-logs with `syscorr.events.read_agent_log`. Nothing is mocked; the only hook is the documented
+logs with `syscorr.trace.agentlog.read_agent_log`.
+Nothing is mocked; the only hook is the documented
 SYSCORR_AGENT_TEST_FAIL_AFTER, used to provoke an internal error.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from syscorr.events import AgentLog, EventKind, read_agent_log, read_agent_logs
+from syscorr.trace.agentlog import AgentLog, EventKind, read_agent_log, read_agent_logs
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ROOT / "fixtures" / "apps"

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from syscorr.events import EventKind, read_agent_logs
+from syscorr.trace.agentlog import EventKind, read_agent_logs
 from tests.conftest import APPS, run_syscorr, syscorr_cmd
 
 pytestmark = pytest.mark.slow

@@ -12,23 +12,28 @@ from dataclasses import replace
 
 import pytest
 
-from syscorr import tracedir
 from syscorr.analysis.findings import FindingCollector
 from syscorr.correlate.engine import Correlator
 from syscorr.correlate.model import IterationItem, StepItem, SyscallItem
-from syscorr.events import iter_agent_events
-from syscorr.load import open_trace
+from syscorr.trace import directory
+from syscorr.trace.agentlog import iter_agent_events
+from syscorr.trace.load import open_trace
 from tests import attribution
 from tests.conftest import APPS, run_syscorr, syscorr_cmd
 
 pytestmark = pytest.mark.slow
 
 
+def correlate_loaded(loaded):
+    """One correlation pass over a loaded trace: its items, in the engine's order."""
+    return Correlator(loaded.agent_logs, loaded.ignore_paths()).run(loaded.records())
+
+
 def record(tmp_path_factory, name: str, *argv: str):
     out = tmp_path_factory.mktemp(name) / "trace"
     proc = run_syscorr("run", "-q", "-o", str(out), *argv)
     assert proc.returncode == 0, proc.stderr.decode()
-    return open_trace(tracedir.resolve(out))
+    return open_trace(directory.resolve(out))
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +61,7 @@ def blocking_trace(tmp_path_factory):
 
 
 def items_of(loaded):
-    return list(loaded.correlated())
+    return list(correlate_loaded(loaded))
 
 
 def test_echo_every_tagged_send_is_attributed_to_its_task(echo_trace):
@@ -118,7 +123,7 @@ def tagged_trace(tmp_path_factory):
         preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
     )
     assert proc.returncode == 0, proc.stderr.decode()
-    return open_trace(tracedir.resolve(out))
+    return open_trace(directory.resolve(out))
 
 
 def test_tagged_udp_sends_are_attributed(tagged_trace):
@@ -202,7 +207,7 @@ def blocks_lines() -> dict[str, int]:
 
 def test_blocking_example_has_one_finding_per_blocking_call(blocking_trace):
     collector = FindingCollector()
-    for item in blocking_trace.correlated():
+    for item in correlate_loaded(blocking_trace):
         collector.add(item)
     expected = blocks_lines()
     assert set(expected) == {"sleeper", "reader", "fetcher"}
@@ -213,7 +218,7 @@ def test_blocking_example_has_one_finding_per_blocking_call(blocking_trace):
 
 def test_clean_echo_has_no_finding(echo_trace):
     collector = FindingCollector()
-    for item in echo_trace.correlated():
+    for item in correlate_loaded(echo_trace):
         collector.add(item)
     assert collector.findings == []
 
@@ -222,11 +227,14 @@ def test_agent_syscalls_are_dropped(echo_trace):
     items = items_of(echo_trace)
     agent_dir = str(echo_trace.trace.agent_dir.resolve())
     assert not any(agent_dir in i.call.args for i in items if type(i) is SyscallItem)
-    assert echo_trace.correlation_stats.agent_syscalls > 0
+    correlator = Correlator(echo_trace.agent_logs, echo_trace.ignore_paths())
+    for _ in correlator.run(echo_trace.records()):
+        pass
+    assert correlator.stats.agent_syscalls > 0
 
 
 def test_without_agent_logs_the_loop_is_still_found(echo_trace):
     bare = replace(echo_trace, agent_logs=[])
-    items = list(bare.correlated())
+    items = list(correlate_loaded(bare))
     assert any(type(i) is IterationItem for i in items)
     assert not any(type(i) is StepItem for i in items)

@@ -7,10 +7,8 @@ import shutil
 
 import pytest
 
-from syscorr import tracedir
 from syscorr.analysis.findings import Rules
-from syscorr.analysis.summary import summarize
-from syscorr.load import open_trace
+from syscorr.analysis.summary import summarize_trace
 from syscorr.report.explain import render_explain
 from syscorr.report.explain_facts import Facts, SourceLines
 from tests.conftest import run_syscorr
@@ -27,9 +25,8 @@ HEADINGS = (
 
 
 def explain_text(path, width: int = 100):
-    loaded = open_trace(tracedir.resolve(path))
     facts = Facts()
-    summary = summarize(loaded, Rules(), keep=facts.observe)
+    summary = summarize_trace(path, Rules(), keep=facts.observe)
     facts.finish()
     sources = SourceLines([ROOT])
     text = render_to_text(lambda c: render_explain(summary, facts, c, sources), width=width)

@@ -7,8 +7,8 @@ threads and syscall names, never with the number of syscalls.
 
 from dataclasses import dataclass, field
 
-from syscorr.correlate.engine import INPUT_CALLS, OUTPUT_CALLS
 from syscorr.correlate.model import IterationItem, StepItem, SyscallItem
+from syscorr.parse.vocabulary import IO_IN, IO_OUT
 
 
 @dataclass(slots=True)
@@ -124,9 +124,9 @@ class Accounts:
         thread.syscall_ns += duration
         thread.owners[item.owner] = thread.owners.get(item.owner, 0) + 1
 
-        nbytes = call.retval if call.retval is not None and call.retval > 0 else 0
-        incoming = call.name in INPUT_CALLS
-        outgoing = call.name in OUTPUT_CALLS
+        nbytes = item.nbytes
+        incoming = item.io == IO_IN
+        outgoing = item.io == IO_OUT
         if item.task:
             task = self._task(item.pid, item.task, item.task_name)
             task.syscalls += 1

@@ -1,10 +1,14 @@
-"""One pass over a trace: correlation items feed every analysis, and a `TraceSummary` comes out.
+"""The pipeline's one entry: a trace in, one pass of parse -> correlate -> analyse, a summary out.
 
-Contract: `summarize(loaded, rules, keep=...)` consumes `loaded.correlated()` once and returns a
-`TraceSummary` with the accounts, findings, parse and correlation statistics and warnings.
-`keep` (a predicate over items) chooses which items are also kept in order for renderers that
-show them one by one (the timeline, JSON, exports); by default none are kept, so memory stays
-bounded by the number of tasks, fds and findings. `progress(n)` is called every 10,000 items.
+Contract: `summarize_trace(trace, rules, keep=..., progress=...)` opens the trace (a path, a
+`TraceDir`, or None for the latest; `TraceDirError` when it cannot be read) and returns
+`summarize(...)` of it; report, explain, check, the pytest plugin and the golden tests all come
+through here. `summarize(loaded, rules, keep=...)` parses the syscall logs and correlates them
+with the agent events once (streaming) and returns a `TraceSummary` with the accounts, findings,
+parse and correlation statistics and warnings. `keep` (a predicate over items) chooses which
+items are also kept in order for renderers that show them one by one (the timeline, JSON,
+exports); by default none are kept, so memory stays bounded by the number of tasks, fds and
+findings. `progress(n)` is called every 10,000 items.
 """
 
 from collections.abc import Callable
@@ -12,7 +16,10 @@ from dataclasses import dataclass, field
 
 from syscorr.analysis.accounting import Accounts
 from syscorr.analysis.findings import FindingCollector, Rules
-from syscorr.load import LoadedTrace
+from syscorr.correlate.engine import CorrelationStats, Correlator
+from syscorr.parse import ParseStats
+from syscorr.trace import directory
+from syscorr.trace.load import LoadedTrace, open_trace
 
 PROGRESS_EVERY = 10_000
 
@@ -25,6 +32,8 @@ class TraceSummary:
     findings: list
     items: list = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    parse_stats: ParseStats = field(default_factory=ParseStats)
+    correlation_stats: CorrelationStats = field(default_factory=CorrelationStats)
 
     @property
     def meta(self) -> dict:
@@ -39,6 +48,16 @@ class TraceSummary:
         return {key: t.name for key, t in self.accounts.tasks.items()}
 
 
+def summarize_trace(
+    trace: "str | directory.TraceDir | None",
+    rules: Rules = Rules(),
+    keep: Callable[[object], bool] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> TraceSummary:
+    found = trace if isinstance(trace, directory.TraceDir) else directory.resolve(trace)
+    return summarize(open_trace(found), rules, keep, progress)
+
+
 def summarize(
     loaded: LoadedTrace,
     rules: Rules = Rules(),
@@ -47,9 +66,11 @@ def summarize(
 ) -> TraceSummary:
     accounts = Accounts()
     collector = FindingCollector(rules)
+    parse_stats = ParseStats()
+    correlator = Correlator(loaded.agent_logs, loaded.ignore_paths())
     kept: list = []
     count = 0
-    for item in loaded.correlated():
+    for item in correlator.run(loaded.records(parse_stats)):
         accounts.add(item)
         collector.add(item)
         if keep is not None and keep(item):
@@ -59,8 +80,16 @@ def summarize(
             progress(count)
     accounts.finish()
     warnings = list(loaded.warnings)
-    parse_note = loaded.parse_stats.summary()
+    parse_note = parse_stats.summary()
     if parse_note:
         warnings.append(parse_note)
-    summary = TraceSummary(loaded, rules, accounts, collector.findings, kept, warnings)
-    return summary
+    return TraceSummary(
+        loaded,
+        rules,
+        accounts,
+        collector.findings,
+        kept,
+        warnings,
+        parse_stats,
+        correlator.stats,
+    )

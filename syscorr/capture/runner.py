@@ -20,10 +20,11 @@ from pathlib import Path
 import psutil
 
 import syscorr
-from syscorr import TRACE_FORMAT_VERSION, tracedir
+from syscorr import TRACE_FORMAT_VERSION
 from syscorr.capture import target as target_mod
 from syscorr.capture.backend import Backend, CaptureOptions
 from syscorr.errors import TargetError
+from syscorr.trace import directory
 
 AGENT_INJECT_DIR = Path(syscorr.__file__).parent / "agent" / "inject"
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -41,7 +42,7 @@ class RunRequest:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    trace: tracedir.TraceDir
+    trace: directory.TraceDir
     returncode: int | None  # exit status when the target exited
     signal: int | None  # the signal that killed it
     interrupted_by: int | None  # a signal syscorr received and forwarded
@@ -56,7 +57,7 @@ def clock_pair() -> dict:
 def run_traced(request: RunRequest) -> RunOutcome:
     target = target_mod.resolve(request.argv)
     request.backend.check_available()
-    trace = tracedir.create(request.output, name=target.display_name)
+    trace = directory.create(request.output, name=target.display_name)
     log_path = trace.syscall_log
     tracer_argv = request.backend.command(target.argv, log_path, request.options)
 

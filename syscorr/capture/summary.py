@@ -10,7 +10,7 @@ import shlex
 
 from syscorr.capture.runner import RunOutcome
 from syscorr.errors import SyscorrError
-from syscorr.events import read_agent_log
+from syscorr.trace.agentlog import read_agent_log
 
 
 def _count_lines(path) -> int:

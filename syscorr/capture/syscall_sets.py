@@ -7,7 +7,7 @@ signal masks) that dominates an unfiltered trace.
 """
 
 from syscorr.errors import UsageError
-from syscorr.parse.waits import LINUX_SELECTOR_WAITS
+from syscorr.parse.vocabulary import LINUX_SELECTOR_WAITS
 
 # The selector waits of every kind asyncio's selectors use, and epoll's set-up.
 LOOP_WAITS = ("epoll_create", "epoll_create1", "epoll_ctl", *LINUX_SELECTOR_WAITS)

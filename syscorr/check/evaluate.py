@@ -14,13 +14,11 @@ import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syscorr import tracedir
 from syscorr.analysis.findings import MS, Finding
-from syscorr.analysis.summary import TraceSummary, summarize
+from syscorr.analysis.summary import TraceSummary, summarize_trace
 from syscorr.check.policy import Policy
 from syscorr.check.testspans import TestSpans, is_marker
 from syscorr.errors import UsageError
-from syscorr.load import open_trace
 
 RULE_OF_KIND = {
     "blocking-syscall": "max-block-ms",
@@ -134,8 +132,6 @@ def evaluate(summary: TraceSummary, policy: Policy, trace_label: str = "") -> Ch
     )
 
 
-def check_trace(trace_arg, policy: Policy) -> CheckResult:
-    trace = tracedir.resolve(trace_arg)
-    loaded = open_trace(trace)
-    summary = summarize(loaded, policy.rules(), keep=is_marker)
-    return evaluate(summary, policy, str(trace.path))
+def check_trace(trace_arg, policy: Policy, progress=None) -> CheckResult:
+    summary = summarize_trace(trace_arg, policy.rules(), keep=is_marker, progress=progress)
+    return evaluate(summary, policy, str(summary.loaded.trace.path))

@@ -1,13 +1,13 @@
 """The correlation engine: parsed syscalls + agent events in, attributed timeline items out.
 
-Contract: `correlate(records, agent_logs, ...)` is a generator. It consumes the parser's records
-once, in log order, and yields `SyscallItem`, `StepItem` and `IterationItem` (see model.py).
-Each thread's agent events are merged with that thread's syscalls by timestamp (an event goes
-before a syscall that has a later stamp; ties keep stream order), which is exact because both
-sides stamp on one clock. Memory is bounded by the open state (threads, open steps, fds, the last
-two iterations of each loop) plus the agent logs already read; nothing is kept per syscall.
-Syscalls of the agent itself (its setup, its log file, its module files) are dropped and
-counted in `stats.agent_syscalls`.
+Contract: `Correlator(agent_logs, ignore_paths).run(records)` is a generator. It consumes the
+parser's records once, in log order, and yields `SyscallItem`, `StepItem` and `IterationItem`
+(see model.py). Each thread's agent events are merged with that thread's syscalls by timestamp
+(an event goes before a syscall that has a later stamp; ties keep stream order), which is exact
+because both sides stamp on one clock. Memory is bounded by the open state (threads, open steps,
+fds, the last two iterations of each loop) plus the agent logs already read; nothing is kept per
+syscall. Syscalls of the agent itself (its setup, its log file, its module files) are dropped
+and counted in `stats.agent_syscalls`.
 """
 
 from collections import deque
@@ -27,15 +27,15 @@ from syscorr.correlate.model import (
     SyscallItem,
 )
 from syscorr.correlate.steps import ClosedStep, ThreadSteps
-from syscorr.events import AgentLog, EventKind, iter_agent_events
 from syscorr.parse.records import Syscall
-from syscorr.parse.waits import SELECTOR_WAITS
-
-EPOLL_WAITS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2"})
-INPUT_CALLS = frozenset({"read", "readv", "recv", "recvfrom", "recvmsg", "pread64", "preadv"})
-OUTPUT_CALLS = frozenset(
-    {"write", "writev", "send", "sendto", "sendmsg", "pwrite64", "pwritev", "sendfile"}
+from syscorr.parse.vocabulary import (
+    CLONE_CALLS,
+    EPOLL_WAITS,
+    IO_OUT,
+    SELECTOR_WAITS,
+    io_direction,
 )
+from syscorr.trace.agentlog import AgentLog, EventKind, iter_agent_events
 
 
 @dataclass(slots=True)
@@ -56,8 +56,8 @@ class LoopIteration:
     wait: Syscall
     ready: tuple
     timed_out: bool
-    callbacks: list = field(default_factory=list)  # (callback name, fds, io list, tid)
-    task_steps: list = field(default_factory=list)  # (task key, name)
+    callbacks: list = field(default_factory=list)  # wakeups.CallbackRun, in run order
+    task_steps: list = field(default_factory=list)  # wakeups.TaskRun, in run order
     steps: int = 0
     claimed: set = field(default_factory=set)  # ready fds already named as a wake cause
 
@@ -321,7 +321,7 @@ class Correlator:
             memory.fds.update(step.fds)
             memory.finished = closed.ended_by in ("return", "unwind")
             if state.iteration is not None:
-                state.iteration.task_steps.append((step.key, name))
+                state.iteration.task_steps.append(wakeups.TaskRun(step.key, name, step.index))
             for item in step.items:
                 yield item if item.task_name == name else item._replace(task_name=name)
             step.items.clear()
@@ -331,7 +331,9 @@ class Correlator:
             log = self.logs.get(pid)
             name = log.names.get(step.name_id, "callback") if log else "callback"
             if state.iteration is not None:
-                state.iteration.callbacks.append((name, step.fds, step.io, state.tid))
+                state.iteration.callbacks.append(
+                    wakeups.CallbackRun(name, step.fds, step.io, state.tid, step.index)
+                )
                 state.iteration.steps += 1
             self.selfpipe.note_callback(pid, name, step.fds)
             wake = None
@@ -368,7 +370,7 @@ class Correlator:
             return
         self.stats.syscalls += 1
         name = call.name
-        if name in ("clone", "clone3", "fork", "vfork"):
+        if name in CLONE_CALLS:
             self._note_clone(state, call)
         fd_key, fd_label = self.fds.observe(state.pid, call)
         steps = state.steps
@@ -385,14 +387,16 @@ class Correlator:
             if state.iteration is not None:
                 yield self._end_iteration(state, call.ts)
             self._begin_iteration(state, call)
+        io = io_direction(name)
+        retval = call.retval
+        nbytes = retval if io is not None and retval is not None and retval > 0 else 0
         if open_step is not None:
             open_step.syscalls += 1
             if fd_key is not None:
                 open_step.fds.add(fd_key)
-                nbytes = call.retval if call.retval and call.retval > 0 else 0
-                if name in INPUT_CALLS or name in OUTPUT_CALLS:
+                if io is not None:
                     open_step.io.append((name, fd_key, nbytes))
-        if fd_key is not None and name in OUTPUT_CALLS:
+        if fd_key is not None and io == IO_OUT:
             self.selfpipe.note_write(state.pid, state.tid, fd_key, call, self.loop_tid)
         owner, task, task_name, callback = self._owner(state, open_step, call)
         item = SyscallItem(
@@ -408,6 +412,8 @@ class Correlator:
             is_wait,
             fd_key,
             fd_label,
+            io,
+            nbytes,
         )
         if open_step is not None and open_step.kind == "task":
             open_step.items.append(item)  # emitted when the step ends (see _close)
@@ -474,9 +480,3 @@ class Correlator:
             it.timed_out,
         )
 
-
-def correlate(
-    records: Iterable, agent_logs: list[AgentLog], ignore_paths: tuple[str, ...] = ()
-) -> Iterator:
-    """Convenience wrapper: one pass of a fresh `Correlator` (see module contract)."""
-    return Correlator(agent_logs, ignore_paths).run(records)

@@ -12,69 +12,7 @@ copies a parent's table into a child (fds are inherited across fork).
 from typing import NamedTuple
 
 from syscorr.parse.records import Syscall
-
-# Calls whose return value is a new fd.
-RETURNS_FD = frozenset(
-    {
-        "socket",
-        "accept",
-        "accept4",
-        "open",
-        "openat",
-        "openat2",
-        "creat",
-        "epoll_create",
-        "epoll_create1",
-        "eventfd",
-        "eventfd2",
-        "dup",
-        "dup2",
-        "dup3",
-        "timerfd_create",
-        "signalfd",
-        "signalfd4",
-        "inotify_init",
-        "inotify_init1",
-        "memfd_create",
-        "pidfd_open",
-    }
-)
-# Calls that create two fds, printed in an array argument.
-PAIR_CALLS = frozenset({"pipe", "pipe2", "socketpair"})
-# Calls whose first argument is not an fd.
-NO_FD_ARG = frozenset(
-    {
-        "socket",
-        "socketpair",
-        "pipe",
-        "pipe2",
-        "open",
-        "openat2",
-        "creat",
-        "execve",
-        "clone",
-        "clone3",
-        "fork",
-        "vfork",
-        "wait4",
-        "waitid",
-        "kill",
-        "tgkill",
-        "exit",
-        "exit_group",
-        "nanosleep",
-        "clock_nanosleep",
-        "epoll_create",
-        "epoll_create1",
-        "eventfd2",
-        "poll",
-        "ppoll",
-        "select",
-        "pselect6",
-        "pidfd_open",
-        "execveat",
-    }
-)
+from syscorr.parse.vocabulary import NO_FD_ARG, PAIR_CALLS, RETURNS_FD
 
 
 class FdEntry(NamedTuple):

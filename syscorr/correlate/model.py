@@ -29,14 +29,18 @@ WAKE_YIELDED = "yielded"  # `await asyncio.sleep(0)`: the task rescheduled itsel
 WAKE_UNKNOWN = "unknown"
 
 
+WAKE_CAUSES = (
+    WAKE_FIRST, WAKE_FD, WAKE_TIMER, WAKE_TASK, WAKE_CALLBACK, WAKE_THREAD, WAKE_YIELDED,
+    WAKE_UNKNOWN,
+)  # fmt: skip
+# Wake causes whose source is the loop's selector wait of `Wake.iteration`.
+WAKE_BY_WAIT = frozenset({WAKE_FD, WAKE_TIMER, WAKE_THREAD})
+
+
 class Frame(NamedTuple):
     qualname: str
     filename: str
     line: int
-
-    def short(self) -> str:
-        name = self.filename.rsplit("/", 1)[-1]
-        return f"{self.qualname} ({name}:{self.line})"
 
 
 class Wake(NamedTuple):
@@ -45,6 +49,7 @@ class Wake(NamedTuple):
     fd: int | None = None  # for WAKE_FD / WAKE_THREAD: the fd reported ready
     detail: str = ""  # "recvfrom 23 bytes in _SelectorSocketTransport._read_ready"
     by: str | None = None  # the task or thread that caused it (WAKE_TASK, WAKE_THREAD)
+    step: int | None = None  # StepItem.index (same pid) of the step or callback that caused it
 
 
 class StepItem(NamedTuple):
@@ -83,6 +88,8 @@ class SyscallItem(NamedTuple):
     is_loop_wait: bool  # the selector wait of a loop iteration
     fd_key: tuple | None  # (pid, fd, generation) of the fd it used, for per-fd accounting
     fd_label: str | None  # "TCP 127.0.0.1:5000->127.0.0.1:40000", "pipe", path, ...
+    io: str | None = None  # vocabulary.IO_IN / IO_OUT for calls that move payload bytes
+    nbytes: int = 0  # payload bytes moved (the return value of an I/O call that succeeded)
 
 
 class IterationItem(NamedTuple):
@@ -109,3 +116,14 @@ def item_time(item: Item) -> int:
     if kind is StepItem:
         return item.start
     return item.wait.ts or 0
+
+
+def item_end(item: Item) -> int:
+    """When an item ended: a syscall's exit, a step's end (its start while still open), an
+    iteration's wait return (0 unknown)."""
+    kind = type(item)
+    if kind is SyscallItem:
+        return (item.call.ts or 0) + (item.call.duration or 0)
+    if kind is StepItem:
+        return item.end if item.end is not None else item.start
+    return (item.wait.ts or 0) + (item.wait.duration or 0)

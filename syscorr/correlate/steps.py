@@ -16,7 +16,7 @@ syscall counts) and emit. It knows nothing of syscalls.
 from dataclasses import dataclass, field
 
 from syscorr.correlate.model import Frame
-from syscorr.events import AgentEvent, CodeInfo, EventKind
+from syscorr.trace.agentlog import AgentEvent, CodeInfo, EventKind
 
 # Keyed by int: an IntEnum member hashes by name, in Python, which is slow on this hot path.
 PUSH = {int(EventKind.PY_START): "start", int(EventKind.PY_RESUME): "resume",

@@ -11,6 +11,7 @@ another task's step for locks, events, queues and plain futures.
 """
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from syscorr.correlate.model import (
     WAKE_CALLBACK,
@@ -24,6 +25,24 @@ from syscorr.correlate.model import (
     Frame,
     Wake,
 )
+
+
+class CallbackRun(NamedTuple):
+    """A callback the loop ran in an iteration."""
+
+    name: str
+    fds: set  # fd keys it used
+    io: list  # (call name, fd key, bytes) of the I/O it made
+    tid: int
+    index: int  # its StepItem.index
+
+
+class TaskRun(NamedTuple):
+    """A task step the loop ran in an iteration."""
+
+    key: int  # the task's key
+    name: str
+    index: int  # its StepItem.index
 
 
 @dataclass(slots=True)
@@ -101,20 +120,21 @@ def safe_timeout(call) -> int | None:
 
 
 def _fd_candidates(iteration, own_fds: set):
-    """(fd, detail, is_own) for each callback in `iteration` that did I/O on a ready fd."""
+    """(fd, detail, is_own, callback index) for each callback in `iteration` that did I/O on
+    (or used) a ready fd."""
     ready = {fd for fd, _ in iteration.ready}
     found = []
-    for name, fds, io, _tid in iteration.callbacks:
-        for call_name, fd_key, nbytes in io:
+    for run in iteration.callbacks:
+        for call_name, fd_key, nbytes in run.io:
             if fd_key[1] in ready:
-                found.append(
-                    (fd_key[1], f"{call_name} {nbytes} bytes in {name}", fd_key in own_fds)
-                )
+                detail = f"{call_name} {nbytes} bytes in {run.name}"
+                found.append((fd_key[1], detail, fd_key in own_fds, run.index))
                 break
         else:
-            for fd_key in fds:
+            for fd_key in run.fds:
                 if fd_key[1] in ready:
-                    found.append((fd_key[1], f"handled by {name}", fd_key in own_fds))
+                    detail = f"handled by {run.name}"
+                    found.append((fd_key[1], detail, fd_key in own_fds, run.index))
                     break
     return found
 
@@ -136,12 +156,12 @@ def _candidates(iteration, memory: TaskMemory, selfpipe: SelfPipe, pid: int) -> 
     index = iteration.index
     claimed = iteration.claimed
     hits = [h for h in _fd_candidates(iteration, memory.fds) if h[0] not in claimed]
-    for fd, detail, own in hits:
+    for fd, detail, own, step in hits:
         if own and "own-fd" not in found:
-            found["own-fd"] = Wake(WAKE_FD, index, fd, detail)
+            found["own-fd"] = Wake(WAKE_FD, index, fd, detail, step=step)
     if hits:
-        fd, detail, _ = hits[0]
-        found["fd"] = Wake(WAKE_FD, index, fd, detail)
+        fd, detail, _, step = hits[0]
+        found["fd"] = Wake(WAKE_FD, index, fd, detail, step=step)
     pipe_fds = selfpipe.read_fds.get(pid, set())
     pipe_ready = [fd for fd, _ in iteration.ready if fd in pipe_fds]
     if pipe_ready:
@@ -153,24 +173,38 @@ def _candidates(iteration, memory: TaskMemory, selfpipe: SelfPipe, pid: int) -> 
             "another thread woke the loop through its self-pipe (call_soon_threadsafe)",
             f"thread {poke[0]}" if poke else None,
         )
-    timer_callbacks = [cb for cb in iteration.callbacks if cb[0].startswith(TIMER_CALLBACKS)]
+    timer_callbacks = [cb for cb in iteration.callbacks if cb.name.startswith(TIMER_CALLBACKS)]
     if iteration.timed_out and (timer_callbacks or not iteration.callbacks):
-        found["timer"] = Wake(WAKE_TIMER, index, detail="the loop's wait timed out for a timer")
+        found["timer"] = Wake(
+            WAKE_TIMER,
+            index,
+            detail="the loop's wait timed out for a timer",
+            step=timer_callbacks[-1].index if timer_callbacks else None,
+        )
     plain = [
-        cb[0]
+        cb
         for cb in iteration.callbacks
-        if not cb[2]
-        and not cb[0].endswith("_read_from_self")
-        and not (iteration.timed_out and cb[0].startswith(TIMER_CALLBACKS))
+        if not cb.io
+        and not cb.name.endswith("_read_from_self")
+        and not (iteration.timed_out and cb.name.startswith(TIMER_CALLBACKS))
     ]
     if plain:
+        last = plain[-1]
         found["callback"] = Wake(
-            WAKE_CALLBACK, index, by=plain[-1], detail=f"{plain[-1]} resolved what it awaited"
+            WAKE_CALLBACK,
+            index,
+            by=last.name,
+            detail=f"{last.name} resolved what it awaited",
+            step=last.index,
         )
     if iteration.task_steps:
-        other = iteration.task_steps[-1][1]
+        other = iteration.task_steps[-1]
         found["task"] = Wake(
-            WAKE_TASK, index, by=other, detail=f"a step of {other} resolved what it awaited"
+            WAKE_TASK,
+            index,
+            by=other.name,
+            detail=f"a step of {other.name} resolved what it awaited",
+            step=other.index,
         )
     return found
 

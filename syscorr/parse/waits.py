@@ -14,14 +14,9 @@ import re
 from typing import NamedTuple
 
 from .args import field_value, parse_int, split_args, struct_fields
+from .vocabulary import EPOLL_WAITS
 
 FOREVER = -1
-
-# The calls an event loop's selector waits in (Linux; kevent for dtruss logs from macOS).
-LINUX_SELECTOR_WAITS = (
-    "epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select", "pselect6",
-)  # fmt: skip
-SELECTOR_WAITS = frozenset((*LINUX_SELECTOR_WAITS, "kevent", "kevent64"))
 
 EPOLL_BITS = {
     0x001: "EPOLLIN", 0x002: "EPOLLPRI", 0x004: "EPOLLOUT", 0x008: "EPOLLERR",
@@ -30,7 +25,6 @@ EPOLL_BITS = {
     1 << 28: "EPOLLEXCLUSIVE", 1 << 29: "EPOLLWAKEUP", 1 << 30: "EPOLLONESHOT",
     1 << 31: "EPOLLET",
 }  # fmt: skip
-EPOLL_CALLS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2"})
 
 # call name -> (index of the timeout argument, unit): "ms" int, "ts" timespec, "tv" timeval
 TIMEOUT_ARG = {
@@ -85,7 +79,7 @@ def _struct_events(text: str, fd_text, event_names) -> EventList | None:
 
 
 def epoll_events(name: str, args: list[str]) -> EventList | None:
-    if name not in EPOLL_CALLS or len(args) < 2:
+    if name not in EPOLL_WAITS or len(args) < 2:
         return None
     return _struct_events(
         args[1],
@@ -120,7 +114,7 @@ def epoll_events_text(name: str, text: str) -> EventList | None:
     """`epoll_events` straight from the raw argument text, for the default rendering only
     (every item `{events=NAMES, data={u32=N, u64=M}}`, the array not cut). None means: not
     this shape, ask `epoll_events` (which reads every variant)."""
-    if name not in EPOLL_CALLS:
+    if name not in EPOLL_WAITS:
         return None
     head = _EPOLL_FD_PREFIX.match(text)
     if head is None:

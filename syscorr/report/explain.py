@@ -1,7 +1,7 @@
 """`syscorr explain`: how asyncio works, told from the events of one trace.
 
-Contract: `explain(trace_arg, stream)` opens the trace (or the latest one), gathers `Facts` in
-the one summary pass and writes the story as plain text to the stream; `render_explain(summary,
+Contract: `write_explanation(summary, facts, stream)` writes the story of a summary (made by
+`summarize_trace` with `keep=facts.observe`) as plain text to the stream; `render_explain(summary,
 facts, console, sources)` writes it to a rich Console the caller owns (width, colour). The story
 answers, in order: what `async def` becomes, how `await` splits execution, who runs everything
 (the event loop), and how Python learns that a timer is due or I/O is ready; then where the loop
@@ -16,10 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from syscorr import tracedir
-from syscorr.analysis.findings import Rules
-from syscorr.analysis.summary import TraceSummary, summarize
-from syscorr.load import open_trace
+from syscorr.analysis.summary import TraceSummary
 from syscorr.report import explain_io, explain_tasks
 from syscorr.report.explain_facts import Facts, SourceLines
 
@@ -95,16 +92,20 @@ def render_explain(
         part(story, summary, facts)
 
 
-def explain(trace_arg, stream, *, width: int | None = None, colour: bool = False) -> None:
-    trace = tracedir.resolve(trace_arg)
-    loaded = open_trace(trace)
-    facts = Facts()
-    summary = summarize(loaded, Rules(), keep=facts.observe)
-    facts.finish()
-    here = trace.path.resolve()
+def write_explanation(
+    summary: TraceSummary,
+    facts: Facts,
+    stream,
+    *,
+    width: int | None = None,
+    colour: bool = False,
+) -> None:
+    """The story of `summary` as plain text on `stream` (colour only when asked); source lines
+    are looked up beside the trace and in the directory the program ran in."""
+    here = summary.loaded.trace.path.resolve()
     bases = [here, *list(here.parents)[:3]]
     cwd = summary.meta.get("cwd")
-    if cwd:
+    if isinstance(cwd, str) and cwd:
         bases.insert(0, Path(cwd))
     console = Console(
         file=stream,

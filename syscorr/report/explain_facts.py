@@ -13,15 +13,17 @@ when its file can be found (next to the trace or where it was recorded), else sa
 from collections.abc import Iterator
 from pathlib import Path
 
-from syscorr.correlate.engine import INPUT_CALLS
 from syscorr.correlate.model import (
     OWNER_PROCESS,
+    WAKE_FD,
+    WAKE_TIMER,
     Frame,
     IterationItem,
     StepItem,
     SyscallItem,
     item_time,
 )
+from syscorr.parse.vocabulary import IO_IN
 
 MAX_STEPS = 5000
 MAX_ITERATIONS = 5000
@@ -166,7 +168,7 @@ class Facts:
         users = self.user_tasks()
         best = None
         for step in self.task_steps():
-            if step.wake is None or step.wake.cause != "timer":
+            if step.wake is None or step.wake.cause != WAKE_TIMER:
                 continue
             it = self.iteration(step.tid, step.wake.iteration)
             if it is None:
@@ -184,7 +186,7 @@ class Facts:
         best = None
         for step in self.task_steps():
             wake = step.wake
-            if wake is None or wake.cause != "fd-ready" or wake.fd is None:
+            if wake is None or wake.cause != WAKE_FD or wake.fd is None:
                 continue
             it = self.iteration(step.tid, wake.iteration)
             if it is None or not any(fd == wake.fd for fd, _ in it.ready):
@@ -197,7 +199,7 @@ class Facts:
                     and c.iteration == wake.iteration
                     and c.fd_key is not None
                     and c.fd_key[1] == wake.fd
-                    and c.call.name in INPUT_CALLS
+                    and c.io == IO_IN
                     and (c.call.retval or 0) > 0
                 ),
                 None,
@@ -220,7 +222,7 @@ class Facts:
                     and c.iteration == it.index
                     and c.fd_key is not None
                     and c.fd_key[1] in readable
-                    and c.call.name in INPUT_CALLS
+                    and c.io == IO_IN
                     and (c.call.retval or 0) > 0
                 ):
                     return it, c

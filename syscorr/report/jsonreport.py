@@ -213,8 +213,8 @@ def accounts_json(summary: TraceSummary) -> dict:
 
 
 def stats_json(summary: TraceSummary) -> dict:
-    parse = summary.loaded.parse_stats
-    corr = summary.loaded.correlation_stats
+    parse = summary.parse_stats
+    corr = summary.correlation_stats
     return {
         "parse": {
             "records": dict(sorted(parse.by_type.items())),

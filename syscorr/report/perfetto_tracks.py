@@ -17,15 +17,21 @@ Only items `filters.keeps` and whose start `filters.in_window` (`--pid/--task/--
 are laid out. `origin` is the earliest time laid out: exporters write times relative to it.
 """
 
-import bisect
 import os
 import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from syscorr.correlate.engine import INPUT_CALLS, OUTPUT_CALLS
-from syscorr.correlate.model import IterationItem, StepItem, SyscallItem
+from syscorr.correlate.model import (
+    WAKE_BY_WAIT,
+    WAKE_YIELDED,
+    IterationItem,
+    StepItem,
+    SyscallItem,
+    item_end,
+)
 from syscorr.errors import UsageError
+from syscorr.parse.vocabulary import IO_OUT
 from syscorr.report.fmt import clip, size, where
 
 TASK_TID_BASE = 1 << 30  # synthetic thread ids for task tracks, above any real Linux tid
@@ -220,7 +226,7 @@ def layout(summary, filters=None) -> Layout:
         for i in summary.items
         if keep(i) and in_window(_start(i), origin_hint) and _start(i) is not None
     ]
-    last = max((_end(i) for i in items), default=0)
+    last = max((item_end(i) for i in items), default=0)
     b = _Builder(summary)
     steps: dict = {}  # (pid, index) -> Slice
     waits: dict = {}  # (tid, iteration) -> Slice
@@ -272,7 +278,7 @@ def layout(summary, filters=None) -> Layout:
         out.slices[uid] = _nest(slices, out.by_sid)
     order = sorted(b.tracks_by_uid.values(), key=lambda t: (t.kind != "process", t.pid, t.sort))
     out.tracks = order
-    out.flows = _flows(task_steps, steps, waits, out.by_sid, b.tracks)
+    out.flows = _flows(task_steps, steps, waits, out.by_sid)
     _counters(out, items, b)
     return out
 
@@ -286,23 +292,9 @@ def _start(item) -> int | None:
     return item.wait.ts
 
 
-def _end(item) -> int:
-    kind = type(item)
-    if kind is SyscallItem:
-        return (item.call.ts or 0) + (item.call.duration or 0)
-    if kind is StepItem:
-        return item.end if item.end is not None else item.start
-    return (item.wait.ts or 0) + (item.wait.duration or 0)
-
-
-def _flows(task_steps: list, steps: dict, waits: dict, by_sid: dict, tracks: dict) -> list:
-    """Wake-up arrows: from what caused a task step to the step."""
-    ends_by_name: dict = {}  # ("task", pid, name) | ("callback", track, name) -> [(end, sid)]
-    for (pid, _), s in steps.items():
-        key = ("callback", s.track, s.name) if s.cat == "callback" else ("task", pid, s.name)
-        ends_by_name.setdefault(key, []).append((by_sid[s.sid].end, s.sid))
-    for ends in ends_by_name.values():
-        ends.sort()
+def _flows(task_steps: list, steps: dict, waits: dict, by_sid: dict) -> list:
+    """Wake-up arrows: from what caused a task step (the step or callback the wake names, else
+    the selector wait of its iteration) to the step."""
     previous: dict = {}  # task track -> its latest step's sid
     flows = []
     for step, target in sorted(task_steps, key=lambda p: p[0].start):
@@ -310,19 +302,13 @@ def _flows(task_steps: list, steps: dict, waits: dict, by_sid: dict, tracks: dic
         source = None
         if wake is None:
             pass
-        elif wake.cause in ("fd-ready", "timer", "thread"):
+        elif wake.cause == WAKE_YIELDED:
+            source = previous.get(target.track)
+        elif wake.step is not None and (step.pid, wake.step) in steps:
+            source = steps[(step.pid, wake.step)].sid
+        elif wake.cause in WAKE_BY_WAIT:
             wait = waits.get((step.tid, wake.iteration))
             source = wait.sid if wait is not None else None
-        elif wake.cause == "yielded":
-            source = previous.get(target.track)
-        elif wake.cause in ("task", "callback") and wake.by:
-            if wake.cause == "callback":
-                key = ("callback", tracks.get(("thread", step.pid, step.tid)), wake.by)
-            else:
-                key = ("task", step.pid, wake.by)
-            ends = ends_by_name.get(key, [])
-            i = bisect.bisect_right(ends, (step.start, 1 << 62))
-            source = ends[i - 1][1] if i else None
         previous[target.track] = target.sid
         if source is None or source == target.sid or by_sid[source].start > target.start:
             continue
@@ -351,21 +337,19 @@ def _counters(out: Layout, items: list, b: _Builder) -> None:
         if type(item) is not SyscallItem or not item.fd_label:
             continue
         call = item.call
-        if call.retval is None or call.retval <= 0:
-            continue
-        if call.name not in OUTPUT_CALLS and call.name not in INPUT_CALLS:
+        if item.io is None or item.nbytes <= 0:
             continue
         m = _TCP_LABEL.match(item.fd_label)
         if m is None:
             continue
         local, peer = m.groups()
         done = call.ts + (call.duration or 0)
-        if call.name in OUTPUT_CALLS:
+        if item.io == IO_OUT:
             senders.add((local, peer))
-            moves.append((done, (local, peer), call.retval, item.pid))
+            moves.append((done, (local, peer), item.nbytes, item.pid))
         else:
             receivers.add((peer, local))
-            moves.append((done, (peer, local), -call.retval, item.pid))
+            moves.append((done, (peer, local), -item.nbytes, item.pid))
     paired = senders & receivers
     flight: dict = {}  # direction -> [Counter, bytes]
     for ts, direction, delta, pid in sorted(moves, key=lambda m: m[0]):

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.text import Text
 
-from syscorr.correlate.model import IterationItem, StepItem, SyscallItem
+from syscorr.correlate.model import (
+    WAKE_CALLBACK,
+    WAKE_FD,
+    WAKE_TASK,
+    WAKE_THREAD,
+    IterationItem,
+    StepItem,
+    SyscallItem,
+)
 from syscorr.report.fmt import clip, ms, rel, where
 
 TASK_COLOURS = (
@@ -105,11 +113,11 @@ def _wake_text(step: StepItem) -> str:
     wake = step.wake
     if wake is None:
         return ""
-    if wake.cause == "fd-ready":
+    if wake.cause == WAKE_FD:
         return f"woken: fd {wake.fd} ready ({wake.detail})"
-    if wake.cause in ("task", "callback"):
+    if wake.cause in (WAKE_TASK, WAKE_CALLBACK):
         return f"woken: {wake.by}"
-    if wake.cause == "thread":
+    if wake.cause == WAKE_THREAD:
         return f"woken: {wake.by or 'a thread'} via the self-pipe"
     return f"woken: {wake.cause}"
 

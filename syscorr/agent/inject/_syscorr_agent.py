@@ -26,7 +26,7 @@ import types
 
 from _syscorr_agent_log import REC_END, LogWriter, pack_event
 
-# ---- event kinds: keep in sync with syscorr.events.EventKind (tests/test_events.py checks) ----
+# ---- event kinds: keep in sync with syscorr.trace.agentlog.EventKind (a test checks) ----
 PY_START = 1
 PY_RESUME = 2
 PY_THROW = 3

@@ -20,7 +20,7 @@ import os
 import struct
 import sys
 
-# ---- record format: keep in sync with syscorr/events.py (tests/test_events.py checks) ----
+# ---- record format: keep in sync with syscorr/trace/agentlog.py (a test checks) ----
 MAGIC = b"SYSCORRA"
 FORMAT_VERSION = 1
 HEADER_FORMAT = "<8sHHHxxI12x"  # magic, version, header size, event size, pid -> 32 bytes

@@ -1,5 +1,6 @@
-"""The agent log format: writer (agent) and reader (syscorr.events) agree, and the reader never
-raises on damaged content. The writer is the agent's own module, loaded from its file."""
+"""The agent log format: writer (agent) and reader (syscorr.trace.agentlog) agree, and the
+reader never raises on damaged content. The writer is the agent's own module, loaded from
+its file."""
 
 import importlib.util
 import os
@@ -12,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syscorr import events
 from syscorr.errors import TraceDirError
-from syscorr.events import AgentEvent, CodeInfo, EventKind, TaskName, read_agent_log
+from syscorr.trace import agentlog
+from syscorr.trace.agentlog import AgentEvent, CodeInfo, EventKind, TaskName, read_agent_log
 
-INJECT = Path(events.__file__).parent / "agent" / "inject"
+INJECT = Path(agentlog.__file__).parent.parent / "agent" / "inject"
 FORMAT_NAMES = [
     "MAGIC", "FORMAT_VERSION", "HEADER_FORMAT", "EVENT_FORMAT", "RECORD_HEAD_FORMAT",
     "RECORD_ALIGN", "REC_META", "REC_CODE", "REC_NAME", "REC_TASK_NAME", "REC_THREAD",
@@ -44,11 +45,11 @@ def block_names(path, begin):
 
 def test_record_format_constants_agree_between_writer_and_reader():
     for name in FORMAT_NAMES:
-        assert getattr(writer_mod, name) == getattr(events, name), name
+        assert getattr(writer_mod, name) == getattr(agentlog, name), name
     marker = "# ---- record format"
     assert block_names(INJECT / "_syscorr_agent_log.py", marker) == set(FORMAT_NAMES)
-    assert block_names(Path(events.__file__), marker) == set(FORMAT_NAMES)
-    assert struct.calcsize(events.HEADER_FORMAT) == struct.calcsize(events.EVENT_FORMAT) == 32
+    assert block_names(Path(agentlog.__file__), marker) == set(FORMAT_NAMES)
+    assert struct.calcsize(agentlog.HEADER_FORMAT) == struct.calcsize(agentlog.EVENT_FORMAT) == 32
 
 
 def test_event_kinds_agree_between_agent_and_reader():
@@ -60,7 +61,7 @@ def test_event_kinds_agree_between_agent_and_reader():
         name, value = line.split(" = ")
         agent_kinds[name] = int(value)
     assert agent_kinds == {kind.name: kind.value for kind in EventKind}
-    assert max(agent_kinds.values()) < events.REC_META  # first byte tells events from records
+    assert max(agent_kinds.values()) < agentlog.REC_META  # first byte tells events from records
 
 
 async def sample_coroutine():
@@ -82,7 +83,7 @@ def write_sample(tmp_path, initial_size=1 << 16):
 
 def test_round_trip_of_every_record_type(tmp_path):
     writer = write_sample(tmp_path)
-    writer.meta({"teardown_start_ns": 13}, rtype=events.REC_END)
+    writer.meta({"teardown_start_ns": 13}, rtype=agentlog.REC_END)
     writer.close()
     log = read_agent_log(writer.path)
     assert os.path.getsize(writer.path) == writer.used
@@ -188,7 +189,7 @@ def test_damaged_content_never_raises(tmp_path_factory, data):
     writer = write_sample(tmp_path_factory.mktemp("log"))
     writer.close()
     raw = bytearray(Path(writer.path).read_bytes())
-    header = struct.calcsize(events.HEADER_FORMAT)
+    header = struct.calcsize(agentlog.HEADER_FORMAT)
     cut = data.draw(st.integers(header, len(raw)))
     flips = data.draw(st.lists(st.tuples(st.integers(header, len(raw) - 1), st.integers(0, 255))))
     for at, value in flips:
@@ -225,7 +226,7 @@ def test_newer_format_is_refused_with_upgrade_hint(tmp_path):
     writer = write_sample(tmp_path)
     writer.close()
     raw = bytearray(Path(writer.path).read_bytes())
-    struct.pack_into("<H", raw, 8, events.FORMAT_VERSION + 1)
+    struct.pack_into("<H", raw, 8, agentlog.FORMAT_VERSION + 1)
     Path(writer.path).write_bytes(bytes(raw))
     with pytest.raises(TraceDirError, match="upgrade"):
         read_agent_log(writer.path)
@@ -237,7 +238,7 @@ def test_second_log_of_one_pid_gets_its_own_name(tmp_path):
     assert Path(first.path).name == "agent-9.bin" and Path(second.path).name == "agent-9.1.bin"
     first.close()
     second.close()
-    assert [log.pid for log in events.read_agent_logs(tmp_path)] == [9, 9]
+    assert [log.pid for log in agentlog.read_agent_logs(tmp_path)] == [9, 9]
 
 
 def test_line_at_maps_offsets_to_lines():

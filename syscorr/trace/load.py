@@ -2,32 +2,31 @@
 
 Contract: `open_trace(trace)` reads meta.json (refusing newer formats) and every agent log, and
 checks that the syscall log(s) exist; it raises `TraceDirError` only for a trace that cannot be
-read at all. `LoadedTrace.records()` parses the syscall log(s) lazily, streaming, each time it
-is called (strace or dtruss, by the trace's meta; `-ff` sets merged by time) and counts into
-`LoadedTrace.parse_stats`. `correlated()` is the whole report pipeline up to the model:
-records + agent events -> correlation items. Nothing here starts a process or renders.
+read at all. `LoadedTrace.records(stats)` parses the syscall log(s) lazily, streaming, each
+time it is called (strace or dtruss, by the trace's meta; `-ff` sets merged by time) and counts
+what it read into the `ParseStats` it is given. A `LoadedTrace` is read-only after
+`open_trace`: the pipeline (syscorr.analysis.summary) owns the statistics of a pass. Nothing
+here starts a process or renders.
 """
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syscorr import tracedir
 from syscorr.errors import TraceDirError
-from syscorr.events import AgentLog, read_agent_log
 from syscorr.parse import ParseStats, parse_dtruss, parse_strace, parse_strace_ff
 from syscorr.parse.merge import tid_from_ff_name
+from syscorr.trace import directory
+from syscorr.trace.agentlog import AgentLog, read_agent_log
 
 
 @dataclass
 class LoadedTrace:
-    trace: tracedir.TraceDir
+    trace: directory.TraceDir
     meta: dict
     logs: list[Path]
     agent_logs: list[AgentLog]
     warnings: list[str] = field(default_factory=list)
-    parse_stats: ParseStats = field(default_factory=ParseStats)
-    correlation_stats: object = None
 
     @property
     def log_format(self) -> str:
@@ -44,8 +43,9 @@ class LoadedTrace:
         paths.append(f"/{self.trace.path.resolve().name}/agent/agent-")
         return tuple(paths)
 
-    def records(self) -> Iterator:
-        self.parse_stats = stats = ParseStats()
+    def records(self, stats: ParseStats | None = None) -> Iterator:
+        """The syscall records, streaming; counted into `stats` when given."""
+        stats = stats if stats is not None else ParseStats()
         return stats.observe(self._parse(stats))
 
     def _parse(self, stats: ParseStats) -> Iterator:
@@ -58,14 +58,6 @@ class LoadedTrace:
             return
         files = [(tid_from_ff_name(p.name), _lines(p)) for p in self.logs]
         yield from parse_strace_ff(files, stats)
-
-    def correlated(self) -> Iterator:
-        from syscorr.correlate.engine import Correlator
-
-        correlator = Correlator(self.agent_logs, self.ignore_paths())
-        self.correlation_stats = correlator.stats
-        self.correlator = correlator
-        return correlator.run(self.records())
 
 
 def _lines(path: Path) -> Iterator[str]:
@@ -88,12 +80,12 @@ def _clock_drift_ns(meta: dict) -> int | None:
     return real - mono
 
 
-def open_trace(trace: tracedir.TraceDir) -> LoadedTrace:
+def open_trace(trace: directory.TraceDir) -> LoadedTrace:
     meta = trace.read_meta()
     logs = trace.syscall_logs()
     missing = [p for p in logs if not p.exists()]
     if not logs or missing:
-        name = missing[0].name if missing else tracedir.SYSCALL_LOG
+        name = missing[0].name if missing else directory.SYSCALL_LOG
         raise TraceDirError(f"{trace.path} is damaged: its syscall log {name} is missing")
     loaded = LoadedTrace(trace, meta, logs, [])
     if all(p.stat().st_size == 0 for p in logs):

@@ -14,18 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import syscorr
-from syscorr import TRACE_FORMAT_VERSION, tracedir
+from syscorr import TRACE_FORMAT_VERSION
 from syscorr.errors import ParseError, UsageError
-from syscorr.load import open_trace
-from syscorr.parse import sniff_format
+from syscorr.parse import ParseStats, sniff_format
 from syscorr.parse.merge import tid_from_ff_name
+from syscorr.trace import directory
+from syscorr.trace.load import open_trace
 
 SNIFF_LINES = 50
 
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
-    trace: tracedir.TraceDir
+    trace: directory.TraceDir
     log_format: str
     records: dict  # record type name -> count
     unparsed_note: str | None
@@ -62,7 +63,7 @@ def _stored_names(paths: list[Path], log_format: str) -> list[str]:
     if log_format == "dtruss":
         return ["dtruss.log"] if len(paths) == 1 else [f"dtruss.{i}.log" for i in range(len(paths))]
     if len(paths) == 1 and tid_from_ff_name(paths[0].name) is None:
-        return [tracedir.SYSCALL_LOG]
+        return [directory.SYSCALL_LOG]
     names = []
     for path in paths:
         tid = tid_from_ff_name(path.name)
@@ -71,7 +72,7 @@ def _stored_names(paths: list[Path], log_format: str) -> list[str]:
                 f"{path.name}: several logs must be the per-thread files of `strace -ff -o NAME` "
                 "(NAME.<tid>); import other logs one at a time"
             )
-        names.append(f"{tracedir.SYSCALL_LOG}.{tid}")
+        names.append(f"{directory.SYSCALL_LOG}.{tid}")
     if len(set(names)) != len(names):
         raise UsageError("two of the logs are for the same thread id: give each -ff file once")
     return names
@@ -86,7 +87,7 @@ def import_logs(paths: list[Path], output: Path | None) -> ImportResult:
         raise UsageError("the logs are of different kinds (strace and dtruss): import them apart")
     log_format = formats.pop()
     names = _stored_names(paths, log_format)
-    trace = tracedir.create(output, name=paths[0].name)
+    trace = directory.create(output, name=paths[0].name)
     for source, name in zip(paths, names, strict=True):
         target = trace.path / name
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -112,8 +113,7 @@ def import_logs(paths: list[Path], output: Path | None) -> ImportResult:
             "exit": None,
         }
     )
-    loaded = open_trace(trace)
-    for _ in loaded.records():
+    stats = ParseStats()
+    for _ in open_trace(trace).records(stats):
         pass
-    stats = loaded.parse_stats
     return ImportResult(trace, log_format, dict(stats.by_type), stats.summary())

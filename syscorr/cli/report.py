@@ -1,0 +1,152 @@
+"""`syscorr report`: open a trace, run the one analysis pass, hand the result to a renderer.
+
+Contract: `report(...)` is the typer command (registered by syscorr.cli.app); `write_report(...)`
+is the whole command without typer. It writes the chosen format to stdout or to `-o FILE`
+(created 0600: reports quote payload bytes): the terminal summary, the `--timeline`, or an
+export from the static table in syscorr.report.formats. A progress bar appears on stderr when
+reading a large trace in a terminal.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from syscorr.analysis.findings import MS, Rules
+from syscorr.analysis.summary import summarize_trace
+from syscorr.cli.common import fail, make_console, open_output, trace_progress
+from syscorr.errors import SyscorrError, UsageError
+from syscorr.report.timeline import TimelineFilter, render_timeline
+from syscorr.trace import directory
+
+HELP = """Summarise a trace: findings first, then loop health, tasks, sockets, threads.
+
+\b
+Examples:
+  syscorr report                        the latest trace (.syscorr/latest)
+  syscorr report trace1 --timeline --task fetcher
+  syscorr report --format json -o model.json
+"""
+
+
+def report(
+    trace: Annotated[
+        str | None, typer.Argument(help="Trace directory (default: latest).", metavar="TRACE")
+    ] = None,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            help="text, json (versioned schema), html (one offline file), perfetto (JSON for "
+            "ui.perfetto.dev) or perfetto-proto. --pid/--task/--since/--until also cut exports.",
+        ),
+    ] = "text",
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", metavar="FILE", help="Write to this file, not stdout."),
+    ] = None,
+    timeline: Annotated[
+        bool, typer.Option("--timeline", "-t", help="Show events one by one.")
+    ] = False,
+    block_ms: Annotated[
+        float,
+        typer.Option(
+            "--block-ms", min=0, metavar="MS", help="A loop-thread syscall this long is a finding."
+        ),
+    ] = 10.0,
+    step_ms: Annotated[
+        float,
+        typer.Option(
+            "--step-ms", min=0, metavar="MS", help="A step this long without yielding is a finding."
+        ),
+    ] = 100.0,
+    top: Annotated[int, typer.Option("--top", min=1, metavar="N", help="Rows per table.")] = 10,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(metavar="NAME", help="Timeline and exports: only this task (repeatable)."),
+    ] = None,
+    fd: Annotated[
+        list[int] | None, typer.Option(metavar="FD", help="Timeline: only this fd (repeatable).")
+    ] = None,
+    pid: Annotated[
+        list[int] | None,
+        typer.Option(metavar="PID", help="Timeline and exports: only this process (repeatable)."),
+    ] = None,
+    since: Annotated[
+        float | None, typer.Option(metavar="S", help="Timeline and exports: from S seconds in.")
+    ] = None,
+    until: Annotated[
+        float | None, typer.Option(metavar="S", help="Timeline and exports: up to S seconds in.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(metavar="N", help="Timeline: at most N lines (0: all).")
+    ] = 500,
+    syscalls: Annotated[
+        str | None,
+        typer.Option(
+            "--syscalls", metavar="LIST", help="Timeline: only these syscalls (comma-separated)."
+        ),
+    ] = None,
+    startup: Annotated[
+        bool,
+        typer.Option("--startup", help="Timeline: include syscalls made outside any event loop."),
+    ] = False,
+) -> None:
+    try:
+        write_report(
+            trace,
+            output_format=output_format,
+            output=output,
+            timeline=timeline,
+            block_ms=block_ms,
+            step_ms=step_ms,
+            top=top,
+            filters=TimelineFilter.of(task, fd, pid, since, until, limit, syscalls, startup),
+        )
+    except SyscorrError as err:
+        fail(err)
+
+
+def write_report(
+    trace_arg,
+    *,
+    output_format: str = "text",
+    output: Path | None = None,
+    timeline: bool = False,
+    block_ms: float = 10.0,
+    step_ms: float = 100.0,
+    top: int = 10,
+    filters: TimelineFilter = TimelineFilter(),
+) -> None:
+    from syscorr.report.formats import BINARY_FORMATS, FORMATS, RENDERERS
+
+    if output_format not in FORMATS:
+        choices = ", ".join(FORMATS)
+        raise UsageError(f"unknown --format {output_format!r}: choose one of {choices}")
+    rules = Rules(int(block_ms * MS), int(step_ms * MS))
+    trace = directory.resolve(trace_arg)
+    if output_format != "text":
+        with trace_progress(trace) as progress:
+            summary = summarize_trace(trace, rules, keep=lambda item: True, progress=progress)
+        with open_output(output, binary=output_format in BINARY_FORMATS) as stream:
+            RENDERERS[output_format](summary, stream, {"top": top, "filters": filters})
+        return
+    with trace_progress(trace) as progress:
+        keep = filters.keeps if timeline else None
+        summary = summarize_trace(trace, rules, keep, progress=progress)
+    with open_output(output) as stream:
+        console = make_console(stream, to_file=output is not None)
+        if timeline:
+            render_timeline(
+                summary.items,
+                summary.accounts.first_ts,
+                console,
+                filters,
+                has_loop=bool(summary.accounts.loops),
+            )
+            return
+        from syscorr.report.terminal import render_summary
+
+        render_summary(summary, console, top)

@@ -1,0 +1,95 @@
+"""`syscorr run`: run a program under the tracer with the agent inside it, and write a trace.
+
+Contract: `run(...)` is the typer command (registered by syscorr.cli.app). It resolves the
+syscall set, hands a `RunRequest` to `syscorr.capture.runner`, prints the one-line summary on
+stderr (unless -q) and exits with the target's own status (or dies by its signal).
+"""
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from syscorr.cli.common import fail
+from syscorr.errors import SyscorrError
+
+HELP = """Run a program under strace with the syscorr agent inside it, and write a trace.
+
+\b
+Examples:
+  syscorr run app.py --port 8080          a script, with this Python (3.12+)
+  syscorr run -- python3.13 -m mypkg serve
+  syscorr run -o trace1 -- pytest tests/
+
+The trace goes to .syscorr/<time>-<name>/ (or -o DIR), private to you (mode 0700): it holds
+the raw strace log, one agent log per Python process and meta.json. The program's output,
+exit code and signals are its own; syscorr's one-line summary goes to stderr afterwards.
+"""
+
+CONTEXT = {"allow_interspersed_args": False, "ignore_unknown_options": True}
+
+
+def run(
+    argv: Annotated[
+        list[str],
+        typer.Argument(help="The script and its arguments, or -- CMD ARGS.", metavar="CMD"),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", metavar="DIR", help="Write the trace here (new or empty)."),
+    ] = None,
+    syscalls: Annotated[
+        str,
+        typer.Option(
+            "--syscalls",
+            "-e",
+            metavar="SET",
+            help="What to record: asyncio (loop, sockets, pipes, files, timers, processes), "
+            "network, all, or a list like epoll_wait,sendto,recvfrom.",
+        ),
+    ] = "asyncio",
+    string_limit: Annotated[
+        int,
+        typer.Option(
+            "-s",
+            "--string-limit",
+            min=0,
+            max=1 << 20,
+            metavar="N",
+            help="Bytes of payload to keep per call.",
+        ),
+    ] = 256,
+    seccomp: Annotated[
+        bool,
+        typer.Option(help="Let the kernel stop the program only on recorded syscalls (faster)."),
+    ] = True,
+    call_sites: Annotated[
+        bool,
+        typer.Option(
+            help="Record the line of each call in coroutine bodies (finds the blocking line)."
+        ),
+    ] = True,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="No summary line on stderr after the run.")
+    ] = False,
+) -> None:
+    from syscorr.capture import runner, syscall_sets
+    from syscorr.capture.backend import CaptureOptions
+    from syscorr.capture.strace import StraceBackend
+
+    try:
+        set_name, names = syscall_sets.resolve(syscalls)
+        options = CaptureOptions(names, set_name, string_limit, seccomp)
+        outcome = runner.run_traced(
+            runner.RunRequest(list(argv), StraceBackend(), options, output, call_sites)
+        )
+    except SyscorrError as err:
+        fail(err)
+    if not quiet:
+        from syscorr.capture.summary import describe_outcome
+
+        print(describe_outcome(outcome), file=sys.stderr)
+    raise typer.Exit(runner.pass_exit_status(outcome))
+
+
