@@ -8,8 +8,15 @@ because both sides stamp on one clock. Memory is bounded by the open state (thre
 fds, the last two iterations of each loop) plus the agent logs already read; nothing is kept per
 syscall. Syscalls of the agent itself (its setup, its log file, its module files) are dropped
 and counted in `stats.agent_syscalls`.
+
+Task names: an item carries the task's name as of the moment it is emitted (a task step's
+syscalls and the step itself: as of the step's end); a task left at asyncio's default name
+(`Task-21`) is shown with its root coroutine's qualname (`Task-21 handle_request`). A task
+has one name, the last one it had: after the run, `final_task_names()` gives it for every task
+and `with_final_names(items, names)` applies it to items kept for rendering.
 """
 
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +34,7 @@ from syscorr.correlate.model import (
     SyscallItem,
 )
 from syscorr.correlate.steps import ClosedStep, ThreadSteps
+from syscorr.correlate.usercode import CodeOrigin
 from syscorr.parse.records import Syscall
 from syscorr.parse.vocabulary import (
     CLONE_CALLS,
@@ -76,6 +84,7 @@ class ThreadState:
     on_behalf: tuple[int, int] | None = None  # (pid, id(task)) whose executor work runs here
 
 
+DEFAULT_TASK_NAME = re.compile(r"Task-\d+")  # asyncio's name for a task nobody named
 _CALL = int(EventKind.CALL)
 _LOOP_ITERATION = int(EventKind.LOOP_ITERATION)
 _WORK_SUBMIT, _WORK_START, _WORK_END = (
@@ -140,6 +149,8 @@ class Correlator:
         self.pid_of: dict[int, int] = {}
         self.task_keys: dict[tuple[int, int], int] = {}  # (pid, id(task)) -> task key
         self.task_names: dict[tuple[int, int], str] = {}  # (pid, task key) -> name
+        self.task_roots: dict[tuple[int, int], str] = {}  # (pid, task key) -> root qualname
+        self._task_ended: dict[tuple[int, int], int] = {}  # (pid, task key) -> its last step's end
         self.task_info: dict[tuple[int, int], wakeups.TaskMemory] = {}
         self.step_serial: dict[int, int] = {}
         self._last_task_key = 0
@@ -149,6 +160,7 @@ class Correlator:
         # id(work item) -> [(ts, pid, id(task))]: who submitted executor work (ids get reused)
         self._submits: dict[int, list] = {}
         self._streams: dict[int, AgentStream] = {}
+        self._origins: dict[int, CodeOrigin] = {}
         for log in agent_logs:
             self._pending_names[log.pid] = deque(sorted(log.task_names, key=lambda t: t.ts))
             stream = AgentStream(log, self._note_submit)
@@ -168,7 +180,13 @@ class Correlator:
         if state is None:
             pid = self.pid_of.setdefault(tid, tid)
             log = self.logs.get(pid)
-            steps = ThreadSteps(log.codes) if log is not None else None
+            steps = None
+            if log is not None:
+                origin = self._origins.get(pid)
+                if origin is None:
+                    origin = self._origins[pid] = CodeOrigin(log.meta.get("stdlib_dir"))
+                gap = log.meta.get("call_gap_ns")
+                steps = ThreadSteps(log.codes, origin, gap if isinstance(gap, int) else 500_000)
             stream = self._streams.get(pid)
             events = stream.buffer(tid) if stream is not None else deque()
             window = None
@@ -203,12 +221,32 @@ class Correlator:
         self._last_task_key += 1
         return self._last_task_key
 
-    def _task_name(self, pid: int, key: int, task_id: int, upto: int) -> str:
+    def _task_name(self, pid: int, key: int, task_id: int, upto: int | None) -> str:
+        """The task's name as of `upto` (None: the end of the trace), as shown."""
         pending = self._pending_names.get(pid)
-        while pending and pending[0].ts <= upto:
-            named = pending.popleft()
-            self.task_names[(pid, self._task_key(pid, named.task))] = named.name
-        return self.task_names.get((pid, key), f"task@{task_id:x}")
+        while pending and (upto is None or pending[0].ts <= upto):
+            self._take_name(pid, pending.popleft())
+        return self._shown(pid, key, self.task_names.get((pid, key), f"task@{task_id:x}"))
+
+    def _take_name(self, pid: int, named) -> None:
+        key = self._task_key(pid, named.task)
+        ended = self._task_ended.get((pid, key))
+        if ended is None or named.ts <= ended:  # after its end: a new task with its id()
+            self.task_names[(pid, key)] = named.name
+
+    def _shown(self, pid: int, key: int, name: str) -> str:
+        root = self.task_roots.get((pid, key))
+        if root and (DEFAULT_TASK_NAME.fullmatch(name) or name.startswith("task@")):
+            return f"{name} {root}"
+        return name
+
+    def final_task_names(self) -> dict[tuple[int, int], str]:
+        """After `run`: (pid, task key) -> the task's last name, as shown."""
+        for pid, pending in self._pending_names.items():
+            while pending:
+                self._take_name(pid, pending.popleft())
+        names = self.task_names
+        return {(pid, key): self._shown(pid, key, name) for (pid, key), name in names.items()}
 
     # ---- the main pass ----
 
@@ -294,6 +332,8 @@ class Correlator:
             self.task_keys[(state.pid, step.task)] = key
             memory = self.task_info.setdefault((state.pid, key), wakeups.TaskMemory())
         step.key = key
+        if step.resumed_at is not None and (state.pid, key) not in self.task_roots:
+            self.task_roots[(state.pid, key)] = step.resumed_at.qualname
         step.index = self._next_step_index(state.pid)
         if state.iteration is not None:
             state.iteration.steps += 1
@@ -305,7 +345,9 @@ class Correlator:
         step = closed.step
         pid = state.pid
         iteration = state.iteration.index if state.iteration is not None else None
+        places = ()
         if step.kind == "task":
+            places = state.steps.places_of(step)
             name = self._task_name(pid, step.key, step.task, closed.end or step.start)
             memory = self.task_info.setdefault((pid, step.key), wakeups.TaskMemory())
             wake = wakeups.explain(
@@ -320,6 +362,8 @@ class Correlator:
             memory.suspended_at = closed.chain
             memory.fds.update(step.fds)
             memory.finished = closed.ended_by in ("return", "unwind")
+            if memory.finished and closed.end is not None:
+                self._task_ended[(pid, step.key)] = closed.end
             if state.iteration is not None:
                 state.iteration.task_steps.append(wakeups.TaskRun(step.key, name, step.index))
             for item in step.items:
@@ -355,6 +399,8 @@ class Correlator:
             iteration,
             step.syscalls,
             wake,
+            step.nested_ns,
+            places,
         )
 
     def _is_agent_call(self, state: ThreadState, call: Syscall) -> bool:
@@ -399,6 +445,11 @@ class Correlator:
         if fd_key is not None and io == IO_OUT:
             self.selfpipe.note_write(state.pid, state.tid, fd_key, call, self.loop_tid)
         owner, task, task_name, callback = self._owner(state, open_step, call)
+        frame = caller = None
+        if open_step is not None:
+            frame = steps.innermost(call.ts)
+            if open_step.kind == "task":
+                caller = steps.caller(open_step.base_depth)
         item = SyscallItem(
             call,
             state.pid,
@@ -407,13 +458,14 @@ class Correlator:
             task_name,
             open_step.index if open_step is not None else None,
             callback,
-            steps.innermost() if steps is not None and open_step is not None else None,
+            frame,
             state.iteration.index if state.iteration is not None else None,
             is_wait,
             fd_key,
             fd_label,
             io,
             nbytes,
+            caller,
         )
         if open_step is not None and open_step.kind == "task":
             open_step.items.append(item)  # emitted when the step ends (see _close)
@@ -480,3 +532,19 @@ class Correlator:
             it.timed_out,
         )
 
+
+def with_final_names(items: list, names: dict[tuple[int, int], str]) -> list:
+    """`items` with every task's one name (see `Correlator.final_task_names`)."""
+    renamed = []
+    for item in items:
+        kind = type(item)
+        if kind is SyscallItem and item.task:
+            name = names.get((item.pid, item.task))
+            if name is not None and name != item.task_name:
+                item = item._replace(task_name=name)
+        elif kind is StepItem and item.kind == "task":
+            name = names.get((item.pid, item.task))
+            if name is not None and name != item.name:
+                item = item._replace(name=name)
+        renamed.append(item)
+    return renamed
