@@ -151,6 +151,7 @@ class Correlator:
         self.task_names: dict[tuple[int, int], str] = {}  # (pid, task key) -> name
         self.task_roots: dict[tuple[int, int], str] = {}  # (pid, task key) -> root qualname
         self._task_ended: dict[tuple[int, int], int] = {}  # (pid, task key) -> its last step's end
+        self._shown_names: dict[tuple[int, int], tuple[str, str]] = {}  # -> (name, as shown)
         self.task_info: dict[tuple[int, int], wakeups.TaskMemory] = {}
         self.step_serial: dict[int, int] = {}
         self._last_task_key = 0
@@ -235,10 +236,16 @@ class Correlator:
             self.task_names[(pid, key)] = named.name
 
     def _shown(self, pid: int, key: int, name: str) -> str:
+        cached = self._shown_names.get((pid, key))
+        if cached is not None and cached[0] == name:
+            return cached[1]
         root = self.task_roots.get((pid, key))
+        shown = name
         if root and (DEFAULT_TASK_NAME.fullmatch(name) or name.startswith("task@")):
-            return f"{name} {root}"
-        return name
+            shown = f"{name} {root}"
+        if root:
+            self._shown_names[(pid, key)] = (name, shown)
+        return shown
 
     def final_task_names(self) -> dict[tuple[int, int], str]:
         """After `run`: (pid, task key) -> the task's last name, as shown."""

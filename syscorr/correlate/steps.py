@@ -157,6 +157,10 @@ class ThreadSteps:
 
     def places_of(self, step: OpenStep) -> tuple[Place, ...]:
         """The places where most of a step's own time went, largest first."""
+        places = step.places
+        if len(places) == 1:
+            (((code_id, offset, user), ns),) = places.items()
+            return (Place(self.frame(code_id, offset), self.frame(*user) if user else None, ns),)
         merged: dict[tuple, int] = {}
         for (code_id, offset, user), ns in step.places.items():
             key = (self.frame(code_id, offset), self.frame(*user) if user else None)

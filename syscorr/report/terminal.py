@@ -134,7 +134,8 @@ def _group(group, console: Console, processes: dict, mark: str = "✗") -> None:
     console.print(Text(f"  {mark} ", style=style) + Text(prefix + text + tag))
     details = []
     if processes:
-        details.append(processes.get(group.pid, f"pid {group.pid}"))
+        label = processes.get(group.pid, "")
+        details.append(label.removeprefix(f"pid {group.pid} ").strip("()") or "process")
     if group.count > 1:
         details.append("in " + _who(group.who))
     if details:
@@ -206,9 +207,12 @@ def _tasks(summary: TraceSummary, console: Console, top: int) -> None:
     tasks = sorted(summary.accounts.tasks.values(), key=lambda t: (-t.running_ns, t.key))
     if not tasks:
         return
+    processes = summary.accounts.shown_processes()
+    columns = (("process", "left"),) if processes else ()
     table = _table(
         "Tasks",
         (
+            *columns,
             ("task", "left"),
             ("steps", "right"),
             ("running", "right"),
@@ -224,6 +228,7 @@ def _tasks(summary: TraceSummary, console: Console, top: int) -> None:
             f"{cause} ×{n}" for cause, n in sorted(task.wakes.items(), key=lambda kv: -kv[1])
         )
         table.add_row(
+            *((processes.get(task.pid, f"pid {task.pid}"),) if processes else ()),
             task.name,
             str(task.steps),
             ms(task.running_ns),
