@@ -247,3 +247,20 @@ def test_a_task_has_one_name_its_last_and_asyncios_default_shows_its_coroutine()
     assert send.task_name == "worker-0"
     assert sorted(t.name for t in accounts.tasks.values()) == ["Task-1 main", "worker-0"]
     assert {i.name for i in items if type(i).__name__ == "StepItem"} == {"Task-1 main", "worker-0"}
+
+
+def test_a_step_whose_time_is_mostly_the_tracers_stops_is_marked_so():
+    """800 recorded syscalls that cost 100 µs each under the tracer (the agent's probe): of a
+    ~120 ms step, ~80 ms is the tracer's; untraced it would be under the limit."""
+    s = Scenario()
+    handler = s.code("report", "/app/app.py", 20)
+    s.loop_wait()
+    read = 'pread64(5</db>, "x", 16, 24) = 16'
+    s.task_step(1, handler, "start", body=lambda: [s.syscall(read, us=150) for _ in range(800)])
+    s.loop_wait()
+    (finding,), _, _ = finish(s, meta={"probe_close_ns": 100_000})
+    assert finding.kind == "long-step" and finding.syscalls == 800
+    assert finding.tracer_ns == 80 * MS and finding.mostly_tracer
+    assert "[mostly tracer overhead: ≈80 ms of it]" in finding.message()
+    (unmarked,), _, _ = finish(s, meta={"probe_close_ns": 10_000})
+    assert not unmarked.mostly_tracer and "tracer" not in unmarked.message()
