@@ -368,3 +368,15 @@ def test_without_an_agent_log_the_loop_is_found_from_its_waits():
     items = s.correlate()
     assert the_call(items, "clock_nanosleep").owner == OWNER_LOOP
     assert len(iterations(items)) == 2
+
+
+def test_reading_the_rest_of_an_agent_log_invents_no_thread():
+    """Before: the end of the pass read the logs "until thread -1", which made a thread (and a
+    process) -1 that the JSON's statistics listed."""
+    s = Scenario()
+    main = s.code("main")
+    s.loop_wait()
+    s.task_step(1, main, "start", end="return")
+    correlator = Correlator([s.agent_log()])
+    list(correlator.run(s.records()))
+    assert correlator.stats.processes == {100} and set(correlator.threads) == {100}

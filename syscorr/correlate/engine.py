@@ -121,7 +121,7 @@ class AgentStream:
 
     def read_until(self, tid: int, ts: int) -> None:
         """Read until `tid` has an event at or after `ts`, or the log ends."""
-        buf = self.buffer(tid)
+        buf = self._buffers.get(tid)
         if self.done or (buf and buf[-1].ts >= ts):
             return
         buffers, submit, pid = self._buffers, _WORK_SUBMIT, self.pid
