@@ -90,3 +90,24 @@ def test_startup_work_counts_only_in_the_users_code(user_code, counted):
                       phase=PHASE_STARTUP)  # fmt: skip
     assert counts(startup) is counted
     assert counts(startup._replace(phase="run")) is True
+
+
+def test_text_and_annotations_say_a_place_once_with_how_often():
+    import io
+
+    from syscorr.check.github import write_annotations
+    from syscorr.check.text import write_text
+
+    here = [finding(USER_FILE, True, ms=ms) for ms in (120, 180, 150)]
+    result = CheckResult("t", Policy(), [Violation(f, "max-step-ms", None) for f in here])
+    text = io.StringIO()
+    write_text(result, text)
+    lines = [line for line in text.getvalue().splitlines() if "max-step-ms:" in line]
+    assert len(lines) == 1 and "step ran 180.0 ms" in lines[0]
+    assert "(3×: worst 180.0 ms, total 450.0 ms)" in lines[0]
+    assert text.getvalue().rstrip().endswith("FAILED: 3 violation(s)")
+    out = io.StringIO()
+    write_annotations(result, out, "/srv/app")
+    (annotation,) = out.getvalue().splitlines()
+    assert annotation.startswith("::error file=aiohttp_app.py,line=28,")
+    assert annotation.endswith("(3×, 450.0 ms in all)")
