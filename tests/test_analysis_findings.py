@@ -1,6 +1,8 @@
 """Findings on hand-built streams run through the real Correlator: blocking syscalls on a loop
 thread, long steps (beyond the blocking already reported inside them), forbidden syscalls."""
 
+import pytest
+
 from syscorr.analysis.findings import MS, FindingCollector, Rules
 from syscorr.correlate.model import Frame
 from tests.scenario import Scenario
@@ -264,3 +266,26 @@ def test_a_step_whose_time_is_mostly_the_tracers_stops_is_marked_so():
     assert "[mostly tracer overhead: ≈80 ms of it]" in finding.message()
     (unmarked,), _, _ = finish(s, meta={"probe_close_ns": 10_000})
     assert not unmarked.mostly_tracer and "tracer" not in unmarked.message()
+
+
+@pytest.mark.slow
+def test_subprocess_run_woken_by_sigchld_is_one_blocking_period(tmp_path):
+    """Real strace: the poll is cut by SIGCHLD at 50 ms and restarted; before, the report said
+    'blocked 55 ms by poll()' plus a 100 ms 'long step' for the rest it could not see."""
+    from syscorr.analysis.summary import summarize_trace
+    from tests.conftest import APPS, run_syscorr
+
+    out = tmp_path / "trace"
+    done = run_syscorr("run", "-q", "-o", str(out), str(APPS / "restart.py"))
+    assert done.returncode == 0, done.stderr.decode()
+    log = (out / "strace.log").read_text()
+    if "ERESTART_RESTARTBLOCK" not in log:
+        pytest.skip("the poll was not interrupted this time (SIGCHLD came before or after it)")
+    assert "restart_syscall(" in log  # recorded by the default syscall set
+    findings = summarize_trace(out).findings
+    line = [n for n, t in enumerate((APPS / "restart.py").read_text().splitlines(), 1)
+            if t.endswith("# BLOCKS")][0]  # fmt: skip
+    assert [(f.kind, f.syscall, f.frame.line) for f in findings] == [
+        ("blocking-syscall", "poll", line)
+    ]
+    assert findings[0].restarts >= 1 and findings[0].duration_ns >= 140 * MS

@@ -376,8 +376,8 @@ def group_key(finding: Finding) -> tuple:
     frame = finding.frame
     if frame is not None:
         spot = (frame.filename, frame.line, frame.qualname if not frame.line else "")
-    else:
-        spot = (finding.callback or finding.task or "loop",)
+    else:  # no line known (no agent): one place per task or callback and syscall
+        spot = (finding.callback or finding.task or "loop", finding.syscall)
     return (finding.pid, finding.kind, finding.phase, spot)
 
 
