@@ -208,7 +208,7 @@ def _tasks(summary: TraceSummary, console: Console, top: int) -> None:
     if not tasks:
         return
     processes = summary.accounts.shown_processes()
-    columns = (("process", "left"),) if processes else ()
+    columns = (("pid", "right"),) if processes else ()
     table = _table(
         "Tasks",
         (
@@ -228,7 +228,7 @@ def _tasks(summary: TraceSummary, console: Console, top: int) -> None:
             f"{cause} ×{n}" for cause, n in sorted(task.wakes.items(), key=lambda kv: -kv[1])
         )
         table.add_row(
-            *((processes.get(task.pid, f"pid {task.pid}"),) if processes else ()),
+            *((str(task.pid),) if processes else ()),
             task.name,
             str(task.steps),
             ms(task.running_ns),
