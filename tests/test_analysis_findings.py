@@ -289,3 +289,20 @@ def test_subprocess_run_woken_by_sigchld_is_one_blocking_period(tmp_path):
         ("blocking-syscall", "poll", line)
     ]
     assert findings[0].restarts >= 1 and findings[0].duration_ns >= 140 * MS
+
+
+def test_a_servers_startup_lasts_until_its_first_accept():
+    """uvicorn resolves its host (the loop waits for a thread) before it binds: a loaded machine
+    made its later `Server.startup` step a 130 ms finding on a clean run."""
+    s = Scenario()
+    serve = s.code("Server.startup", "/venv/lib/python3.13/site-packages/uvicorn/server.py", 80)
+    s.loop_wait(timeout_ms=0)
+    s.loop_wait(timeout_ms=-1)  # waiting for getaddrinfo's thread: not serving yet
+    s.task_step(1, serve, "start", body=lambda: s.wait(130_000))  # create_server, listen
+    s.loop_wait([(5, "EPOLLIN")])
+    s.callback("BaseSelectorEventLoop._accept_connection", body=lambda: s.syscall(
+        "accept4(5, NULL, NULL, SOCK_CLOEXEC|SOCK_NONBLOCK) = 9"))  # fmt: skip
+    s.task_step(1, serve, "resume", body=lambda: s.wait(120_000))  # serving: this counts
+    s.loop_wait()
+    findings, _, _ = finish(s)
+    assert [(f.phase, counts(f)) for f in findings] == [(PHASE_STARTUP, False), ("run", True)]

@@ -21,10 +21,13 @@ once (names: the engine's final task names), then `.findings` (in the order foun
 - "forbidden-syscall": a syscall named in `rules.forbidden` made on a loop thread outside the
   selector wait (for `syscorr check`).
 Every finding says whether its frame is the user's code (see syscorr.correlate.usercode),
-whether it came during the loop's startup (before the loop first waited for I/O: the first
-selector wait whose timeout is not 0), and how much of it the tracer's own cost is estimated to
-be (recorded syscalls × the cost of one, probed by the agent at start). `group_findings` folds
-findings into one group per (process, kind, phase, place) with count, total, worst and median;
+whether it came during its process's startup, and how much of it the tracer's own cost is
+estimated to be. Startup: in a process whose event loop accepts connections (a server), until
+its first accept (uvicorn imports the app, resolves and binds inside its loop, over several
+steps and waits); in one that accepts none, until its loop first waited for I/O (its first
+selector wait whose timeout is not 0). The tracer's cost is estimated as the recorded
+syscalls × the cost of one, probed by the agent at start. `group_findings` folds findings
+into one group per (process, kind, phase, place) with count, total, worst and median;
 `unjudged_reason(accounts)` says why a trace cannot be judged at all (no syscall durations).
 """
 
@@ -44,6 +47,7 @@ from syscorr.correlate.usercode import CodeOrigin
 MS = 1_000_000
 PHASE_RUN, PHASE_STARTUP = "run", "startup"
 RESTARTED = frozenset({"ERESTARTSYS", "ERESTARTNOINTR", "ERESTARTNOHAND", "ERESTART_RESTARTBLOCK"})
+ACCEPTS = frozenset({"accept", "accept4"})  # a server's first one ends its startup
 NEVER_WAITED = frozenset({"EAGAIN", "EWOULDBLOCK"})  # a non-blocking call found nothing to do
 # Syscalls that do their work at once, never sleeping for an event (a lock with F_SETLKW, an
 # ioctl on a terminal may: they are not here); dup/pipe/socket set-up, fd flags, addresses.
@@ -90,7 +94,7 @@ class Finding(NamedTuple):
     lineno: int | None  # line of the syscall in the raw log
     via: Frame | None = None  # the other end of the await chain (see the module docstring)
     user_code: bool = False  # `frame` is the user's code (not the stdlib's, not installed)
-    phase: str = PHASE_RUN  # PHASE_STARTUP: before the loop first waited for I/O
+    phase: str = PHASE_RUN  # PHASE_STARTUP: before its first accept (or its loop's first wait)
     task_key: int = 0  # the engine's task key (pid, task_key) when in a task step
     place_ns: int | None = None  # long-step: the part of its time spent at `frame`
     syscalls: int = 0  # syscalls the tracer stopped in during it
@@ -169,6 +173,7 @@ class FindingCollector:
         self._blocked_in_step: dict[tuple[int, int], dict] = {}  # (pid, step) -> {frame: ns}
         self._interrupted: dict[int, _Interrupted] = {}  # tid -> a call cut by a signal
         self._startup_end: dict[int, int] = {}  # loop tid -> ts of its first waiting wait
+        self._first_accept: dict[int, int] = {}  # pid -> ts of its first accept
         self._origins: dict[int, CodeOrigin] = {}
         self._probe: dict[int, int] = {}
         for pid, meta in (agent_meta or {}).items():
@@ -196,7 +201,7 @@ class FindingCollector:
         names = names or {}
         done = []
         for f in self.findings:
-            end = self._startup_end.get(f.tid)
+            end = self._first_accept.get(f.pid) or self._startup_end.get(f.tid)
             phase = PHASE_STARTUP if end is not None and f.ts is not None and f.ts < end else None
             name = names.get((f.pid, f.task_key)) if f.task_key else None
             if phase or (name and name != f.task):
@@ -208,6 +213,13 @@ class FindingCollector:
 
     def _syscall(self, item: SyscallItem) -> None:
         call = item.call
+        if (
+            call.name in ACCEPTS
+            and call.ts
+            and item.owner in (OWNER_TASK, OWNER_CALLBACK, OWNER_LOOP)
+            and item.pid not in self._first_accept
+        ):  # an event loop accepting its first connection: the server is serving
+            self._first_accept[item.pid] = call.ts
         if (
             not self._interrupted
             and call.errno is None

@@ -31,7 +31,7 @@ def write_text(result: CheckResult, stream) -> None:
     if result.startup:
         print(
             f"  {result.startup} finding(s) during startup in library code, not counted "
-            "(before the loop first waited for I/O: importing, binding)",
+            "(before the first accepted connection: importing, binding)",
             file=stream,
         )
     for warning in result.warnings:

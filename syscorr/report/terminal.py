@@ -101,7 +101,8 @@ def _findings(summary: TraceSummary, console: Console, top: int) -> None:
     if startup:
         console.print(
             Text(
-                "Startup (before the loop first waited for I/O), in library code: not counted",
+                "Startup (before the first accepted connection, or the loop's first wait for "
+                "I/O), in library code: not counted",
                 style="bold",
             )
         )
