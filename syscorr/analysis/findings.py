@@ -7,10 +7,10 @@ once (names: the engine's final task names), then `.findings` (in the order foun
   interrupted by a signal and restarted (`ERESTART*`/`EINTR`, then `restart_syscall` or the same
   call again, as strace shows `subprocess.run` woken by SIGCHLD, or `time.sleep` by a signal
   with a handler) is one blocking period, from the first start to the last end. A call that
-  cannot wait for anything is no blocking finding, however long strace saw it take (the
-  tracer serialising several processes, a loaded machine preempting the thread): one that
-  returned EAGAIN, and those in `NEVER_WAIT` (setting an fd's flags, taking a lock that is not
-  waited for, reading a socket's address...); its time still counts in its step. It names the
+  could not wait for anything (see syscorr.analysis.waiting: EAGAIN, fd flags, addresses, I/O
+  on a non-blocking socket or pipe) is no blocking finding, however long strace saw it take
+  (the tracer serialising several processes, a loaded machine preempting the thread); its time
+  still counts in its step. It names the
   call's line (`frame`) and, when that line is a library's, the user's frame that led there
   (`via`);
 - "long-step": a task or callback step that ran at least `rules.step_ns` of its own time (steps
@@ -33,6 +33,7 @@ into one group per (process, kind, phase, place) with count, total, worst and me
 
 from typing import NamedTuple
 
+from syscorr.analysis.waiting import Waiting
 from syscorr.correlate.model import (
     OWNER_CALLBACK,
     OWNER_LOOP,
@@ -48,28 +49,6 @@ MS = 1_000_000
 PHASE_RUN, PHASE_STARTUP = "run", "startup"
 RESTARTED = frozenset({"ERESTARTSYS", "ERESTARTNOINTR", "ERESTARTNOHAND", "ERESTART_RESTARTBLOCK"})
 ACCEPTS = frozenset({"accept", "accept4"})  # a server's first one ends its startup
-NEVER_WAITED = frozenset({"EAGAIN", "EWOULDBLOCK"})  # a non-blocking call found nothing to do
-# Syscalls that do their work at once, never sleeping for an event (a lock with F_SETLKW, an
-# ioctl on a terminal may: they are not here); dup/pipe/socket set-up, fd flags, addresses.
-NEVER_WAIT = frozenset(
-    ("fcntl", "getsockname", "getpeername", "setsockopt", "getsockopt", "epoll_ctl",
-     "epoll_create", "epoll_create1", "socket", "socketpair", "bind", "listen", "dup", "dup2",
-     "dup3", "pipe", "pipe2", "eventfd2", "getpid", "gettid", "getppid")
-)  # fmt: skip
-_WAITING_FCNTL = ("F_SETLKW", "F_OFD_SETLKW")
-_QUICK_IOCTL = ("FIONBIO", "FIOCLEX", "FIONCLEX", "TCGETS")
-
-
-def cannot_wait(call) -> bool:
-    """A syscall that, by its name, arguments or result, did not wait for anything."""
-    if call.errno in NEVER_WAITED:
-        return True
-    name = call.name
-    if name in NEVER_WAIT:
-        return name != "fcntl" or not any(cmd in call.args for cmd in _WAITING_FCNTL)
-    return name == "ioctl" and any(f", {req}" in call.args for req in _QUICK_IOCTL)
-
-
 MOSTLY = 0.5  # a finding whose estimated tracer cost is at least this share is marked
 
 
@@ -182,6 +161,7 @@ class FindingCollector:
             if isinstance(probe, int) and probe > 0:
                 self._probe[pid] = probe
         self._default_origin = CodeOrigin()
+        self._waiting = Waiting()
 
     def add(self, item) -> None:
         kind = type(item)
@@ -212,6 +192,10 @@ class FindingCollector:
     # ---- syscalls ----
 
     def _syscall(self, item: SyscallItem) -> None:
+        self._judge(item)
+        self._waiting.observe(item)  # after: a close of a non-blocking socket did not wait
+
+    def _judge(self, item: SyscallItem) -> None:
         call = item.call
         if (
             call.name in ACCEPTS
@@ -257,7 +241,7 @@ class FindingCollector:
     def _blocking(self, item: SyscallItem, duration: int, restarts: int, syscalls: int) -> None:
         call = item.call
         forbidden = call.name in self.rules.forbidden
-        if (duration < self.rules.block_ns or cannot_wait(call)) and not forbidden:
+        if (duration < self.rules.block_ns or not self._waiting.could_wait(item)) and not forbidden:
             return
         kind = "forbidden-syscall" if forbidden else "blocking-syscall"
         frame = item.frame
