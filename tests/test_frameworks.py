@@ -130,16 +130,26 @@ def counted_places(trace) -> dict:
     }, summary  # fmt: skip
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_each_bug_is_one_finding_at_the_users_line(traces, framework):
-    places, summary = counted_places(traces[framework]["bugs"])
-    expected = {
+def expected_places(framework: str) -> dict:
+    return {
         ("blocking-syscall", "shop.py", marked("shop.py", "BLOCKS")): 2,
         ("long-step", "shop.py", marked("shop.py", "CPU")): 1,
         ("long-step", APP_FILE[framework], marked(APP_FILE[framework], "SQLITE")): 1,
     }
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_each_bug_is_one_finding_at_the_users_line(traces, framework):
+    places, summary = counted_places(traces[framework]["bugs"])
+    expected = expected_places(framework)
     got = {key: group.count for key, group in places.items()}
-    assert got == expected, "\n".join(g.worst.message() for g in places.values())
+    said = "\n".join(g.worst.message() for g in places.values())
+    assert {key: got.get(key) for key in expected} == expected, said
+    # Nothing else, except what the sync sqlite line itself did: on a loaded machine one of
+    # its ~5000 file reads may take over 10 ms, and that too is the user's line blocking.
+    sqlite = ("long-step", APP_FILE[framework], marked(APP_FILE[framework], "SQLITE"))
+    others = [key for key in got if key not in expected]
+    assert all(key[0] == "blocking-syscall" and key[1:] == sqlite[1:] for key in others), said
     assert all(g.user_code for g in places.values())
     # a task is shown by its name, or asyncio's default name with its root coroutine
     names = [t.name for t in summary.accounts.tasks.values()]
@@ -153,10 +163,11 @@ def test_a_glob_for_the_framework_hides_none_of_the_users_bugs(traces, framework
     done = run_syscorr("check", str(trace), "--allow-module", glob, cwd=tmp_path)
     out = done.stdout.decode()
     assert done.returncode == 1, out + done.stderr.decode()
-    for filename, marker in (("shop.py", "BLOCKS"), ("shop.py", "CPU"),
-                             (APP_FILE[framework], "SQLITE")):  # fmt: skip
-        assert f"{filename}:{marked(filename, marker)}: max-" in out, out
-    assert "FAILED: 4 violation(s)" in out, out
+    lines = {f"{file}:{line}" for _, file, line in expected_places(framework)}
+    for where in lines:
+        assert f"{where}: max-" in out, out
+    failed = re.findall(r"^\S*/([\w.]+:\d+): max-", out, re.MULTILINE)
+    assert set(failed) == lines, out  # no violation anywhere but the user's three lines
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
