@@ -25,8 +25,14 @@ SOURCES = ("syscorr.bpf.c", "loader.c", "record.h", "build.py")
 LOADER = "syscorr-ebpf"
 BTF = Path("/sys/kernel/btf/vmlinux")
 INSTALL_HINT = "sudo apt-get install clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev"
-_ARCH = {"x86_64": "x86", "aarch64": "arm64", "arm64": "arm64", "s390x": "s390",
-         "ppc64le": "powerpc", "riscv64": "riscv"}  # fmt: skip
+_ARCH = {
+    "x86_64": "x86",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "s390x": "s390",
+    "ppc64le": "powerpc",
+    "riscv64": "riscv",
+}
 
 
 def default_dir() -> Path:
@@ -69,8 +75,9 @@ def missing_tools() -> list[str]:
 
 def _run(argv: list[str], stdout=None) -> None:
     try:
-        proc = subprocess.run(argv, stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, timeout=300)  # fmt: skip
+        proc = subprocess.run(
+            argv, stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300
+        )
     except OSError as e:
         raise TracerUnavailable(f"building the eBPF loader: cannot run {argv[0]}: {e}") from e
     if proc.returncode != 0:
@@ -83,8 +90,13 @@ def _run(argv: list[str], stdout=None) -> None:
 
 def syscall_table(compiler: str = "cc") -> list[tuple[str, int]]:
     """(name, number) of every syscall this machine's C library knows (from <sys/syscall.h>)."""
-    proc = subprocess.run([compiler, "-E", "-dM", "-"], input="#include <sys/syscall.h>\n",
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    proc = subprocess.run(
+        [compiler, "-E", "-dM", "-"],
+        input="#include <sys/syscall.h>\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     found = {}
     for m in re.finditer(r"^#define __NR_(\w+) (\d+)$", proc.stdout, re.M):
         found[m.group(1)] = int(m.group(2))
@@ -114,14 +126,40 @@ def build(dest: Path | None = None, force: bool = False) -> Path:
             "static const struct { const char *name; int nr; } SYSCALLS[] = {\n" + rows + "\n};\n"
         )
         obj = work / "syscorr.bpf.o"
-        _run(["clang", "-O2", "-g", "-target", "bpf", f"-D__TARGET_ARCH_{arch}",
-              f"-I{work}", f"-I{SOURCE_DIR}", "-c", str(SOURCE_DIR / "syscorr.bpf.c"),
-              "-o", str(obj)])  # fmt: skip
+        _run(
+            [
+                "clang",
+                "-O2",
+                "-g",
+                "-target",
+                "bpf",
+                f"-D__TARGET_ARCH_{arch}",
+                f"-I{work}",
+                f"-I{SOURCE_DIR}",
+                "-c",
+                str(SOURCE_DIR / "syscorr.bpf.c"),
+                "-o",
+                str(obj),
+            ]
+        )
         with open(work / "syscorr.skel.h", "w") as f:
             _run(["bpftool", "gen", "skeleton", str(obj)], stdout=f)
         tmp_loader = work / LOADER
-        _run(["cc", "-O2", "-Wall", f"-I{work}", f"-I{SOURCE_DIR}",
-              str(SOURCE_DIR / "loader.c"), "-o", str(tmp_loader), "-lbpf", "-lelf", "-lz"])  # fmt: skip
+        _run(
+            [
+                "cc",
+                "-O2",
+                "-Wall",
+                f"-I{work}",
+                f"-I{SOURCE_DIR}",
+                str(SOURCE_DIR / "loader.c"),
+                "-o",
+                str(tmp_loader),
+                "-lbpf",
+                "-lelf",
+                "-lz",
+            ]
+        )
         shutil.copy2(tmp_loader, dest / (LOADER + ".new"))
         os.replace(dest / (LOADER + ".new"), dest / LOADER)
     (dest / "stamp").write_text(source_stamp())

@@ -478,7 +478,8 @@ int main(int argc, char **argv)
     fclose(out);
 
     if (stats_path) {
-        FILE *s = fopen(stats_path, "w");
+        int sfd = open(stats_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        FILE *s = sfd >= 0 ? fdopen(sfd, "w") : NULL;
         if (s) {
             const char *names[3] = {"lost", "written", "no_slot"};
             fprintf(s, "{\"cpus\": %d, \"ring_bytes\": %u, \"log_bytes\": %llu", ncpu,
