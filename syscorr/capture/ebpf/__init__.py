@@ -28,7 +28,7 @@ CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
 DATA_MAX = 8192  # record.h: the most payload bytes one record keeps
 DEFAULT_RING_MB = 16
 STATS_NAME = "ebpf-stats.json"
-FIX_TOOLS = f"`{build.INSTALL_HINT} && python -m syscorr.capture.ebpf.build`"
+FIX_TOOLS = f"`{build.INSTALL_HINT} && python -m syscorr.capture.ebpf`"
 
 
 def _cap_effective() -> int:

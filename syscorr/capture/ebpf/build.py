@@ -4,7 +4,7 @@ Contract: `build(dest)` compiles syscorr.bpf.c with clang (BPF target, CO-RE aga
 kernel's BTF), embeds it in loader.c through a bpftool skeleton, links against libbpf and writes
 `dest/syscorr-ebpf`, plus a stamp of the sources so a stale build is rebuilt. `missing_tools()`
 names what is absent, with the Debian package that provides it. Run as
-`python -m syscorr.capture.ebpf.build` (scripts/bootstrap.d/ebpf.sh does, on a fresh machine).
+`python -m syscorr.capture.ebpf` (scripts/bootstrap.d/ebpf.sh does, on a fresh machine).
 Failures raise `TracerUnavailable` with the failing command and its first error line.
 """
 
@@ -176,6 +176,3 @@ def main() -> int:
     print(path)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
