@@ -118,48 +118,35 @@ RESTART = {
     516: ("ERESTART_RESTARTBLOCK", "Interrupted by signal"),
 }
 
-# Bytes strace escapes inside a quoted string.
-_SPECIAL = re.compile(rb'[^\x20-\x7e]|["\\]')
-_ESCAPES = {
-    ord("\t"): "\\t",
-    ord("\n"): "\\n",
-    ord("\v"): "\\v",
-    ord("\f"): "\\f",
-    ord("\r"): "\\r",
-    ord('"'): '\\"',
-    ord("\\"): "\\\\",
-}
-_BYTE_TEXT = [(_ESCAPES.get(b) or f"\\{b:o}").encode() for b in range(256)]
-for _b in range(0x20, 0x7F):
-    if _b not in _ESCAPES:
-        _BYTE_TEXT[_b] = bytes([_b])
-
-
-def _escape_one(match: re.Match) -> bytes:
-    return _BYTE_TEXT[match.group()[0]]
+# How strace shows each byte inside a quoted string: printable ASCII as itself, the usual C
+# escapes, anything else as a three-digit octal escape (never ambiguous before a digit).
+_ESCAPES = {ord("\t"): "\\t", ord("\n"): "\\n", ord("\v"): "\\v", ord("\f"): "\\f",
+            ord("\r"): "\\r", ord('"'): '\\"', ord("\\"): "\\\\"}  # fmt: skip
+_QUOTE_TABLE = {b: _ESCAPES.get(b) or f"\\{b:03o}" for b in range(256) if not 0x20 <= b < 0x7F}
+_QUOTE_TABLE.update({b: text for b, text in _ESCAPES.items()})
 
 
 def quote(data: bytes, truncated: bool = False) -> str:
     """A buffer as strace prints it: `"a\\nb"`, `"abc"...` when cut at -s."""
-    if _SPECIAL.search(data) is not None:
-        # an octal escape followed by a digit is printed with three digits, as strace does
-        text = re.sub(
-            rb"\\([0-7]{1,2})(?=[0-7])",
-            lambda m: b"\\" + m.group(1).zfill(3),
-            _SPECIAL.sub(_escape_one, data),
-        )
-        body = text.decode("ascii")
-    else:
-        body = data.decode("ascii")
+    body = data.decode("latin-1").translate(_QUOTE_TABLE)
     return f'"{body}"...' if truncated else f'"{body}"'
 
 
+_FLAG_CACHE: dict[tuple, str] = {}
+
+
 def flag_names(value: int, bits, zero: str = "0") -> str:
-    names = [name for bit, name in bits if value & bit]
-    rest = value & ~sum(bit for bit, _ in bits)
-    if rest:
-        names.append(hex(rest))
-    return "|".join(names) or zero
+    key = (value, bits, zero)
+    text = _FLAG_CACHE.get(key)
+    if text is None:
+        names = [name for bit, name in bits if value & bit]
+        rest = value & ~sum(bit for bit, _ in bits)
+        if rest:
+            names.append(hex(rest))
+        text = "|".join(names) or zero
+        if len(_FLAG_CACHE) < 4096:
+            _FLAG_CACHE[key] = text
+    return text
 
 
 def ptr(value: int) -> str:
