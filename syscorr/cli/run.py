@@ -83,7 +83,7 @@ def run(
             "-b",
             metavar="NAME",
             help="Syscall tracer: auto (ebpf when permitted and working, else strace), "
-            "strace, or ebpf.",
+            "strace, ebpf, or dtrace (macOS).",
         ),
     ] = "auto",
     ebpf_buffer_mb: Annotated[

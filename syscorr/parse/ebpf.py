@@ -23,7 +23,7 @@ MAGIC = b"SYSCORR-EBPF\0\0\0\0"
 LOG_HEADER = struct.Struct("<16sIIII")
 REC = struct.Struct("<HHIIIQQq6QHHHH")
 REC_SYSCALL, REC_EXIT, REC_FDINFO, REC_NAME, REC_STATS, REC_CLOCKS = 1, 2, 3, 4, 5, 6
-F_UNFINISHED = 1
+F_UNFINISHED, F_ENTRY = 1, 8
 CHUNK = 1 << 22
 
 
@@ -108,6 +108,7 @@ def parse_ebpf(path: Path, source: int = 0) -> Iterator:
     names: dict[int, str] = {}
     fmt = Formatter()
     call = fmt.call
+    entry_blob: dict[int, memoryview] = {}  # tid -> blob 0 written at entry (execve's path)
     for ordinal, fields, rec in _raw_records(path):
         if fields is None:
             yield Unparsed(ordinal, "", rec, source)
@@ -123,12 +124,16 @@ def parse_ebpf(path: Path, source: int = 0) -> Iterator:
                 fields[7],
             )
             name = names.get(nr) or f"syscall_{nr:#x}"
+            if fields[17] & F_ENTRY:
+                entry_blob[tid] = _blobs(fields, rec)[0]
+                continue
             unfinished = bool(fields[17] & F_UNFINISHED)
             value = None if unfinished else ret
+            blobs = _blobs(fields, rec)
+            if entry_blob and tid in entry_blob:
+                blobs = (entry_blob.pop(tid), blobs[1], blobs[2])
             try:
-                args, ret_text = call(
-                    name, tgid, fields[8:14], value, _blobs(fields, rec), fields[17]
-                )
+                args, ret_text = call(name, tgid, fields[8:14], value, blobs, fields[17])
             except (struct.error, ValueError, IndexError) as err:
                 yield Unparsed(ordinal, name, f"cannot format {name}: {err}", source)
                 continue

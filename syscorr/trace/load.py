@@ -15,6 +15,7 @@ from pathlib import Path
 
 from syscorr.errors import TraceDirError
 from syscorr.parse import ParseStats, parse_dtruss, parse_strace, parse_strace_ff
+from syscorr.parse.dtrace import parse_dtrace
 from syscorr.parse.ebpf import parse_ebpf
 from syscorr.parse.merge import tid_from_ff_name
 from syscorr.trace import directory
@@ -53,6 +54,10 @@ class LoadedTrace:
         if self.log_format == "ebpf":
             for index, path in enumerate(self.logs):
                 yield from parse_ebpf(path, source=index)
+            return
+        if self.log_format == "dtrace":
+            for index, path in enumerate(self.logs):
+                yield from parse_dtrace(_lines(path), source=index)
             return
         if self.log_format == "dtruss":
             for index, path in enumerate(self.logs):

@@ -119,8 +119,7 @@ class EbpfBackend:
 def _check_cached(loader_override: str | None, ring_mb: int) -> None:
     if sys.platform != "linux":
         raise TracerUnavailable(
-            "the eBPF backend needs Linux (on macOS use `sudo dtrace -s` with the script "
-            "`python -m syscorr.capture.dtrace` prints, then `syscorr import`)"
+            "the eBPF backend needs Linux (on macOS: `sudo syscorr run --backend dtrace`)"
         )
     if not build.BTF.exists():
         raise TracerUnavailable(
@@ -186,8 +185,16 @@ def choose(name: str):
         return StraceBackend(), None
     if name == "ebpf":
         return EbpfBackend(), None
+    if name == "dtrace":
+        from syscorr.capture.dtrace import DtraceBackend
+
+        return DtraceBackend(), None
     if name != "auto":
-        raise UsageError(f"--backend {name!r}: choose auto, strace or ebpf")
+        raise UsageError(f"--backend {name!r}: choose auto, strace, ebpf or dtrace")
+    if sys.platform == "darwin":
+        from syscorr.capture.dtrace import DtraceBackend
+
+        return DtraceBackend(), "backend dtrace (macOS)"
     if sys.platform != "linux" or not _has_bpf_privilege():
         return StraceBackend(), "backend strace (eBPF needs root or CAP_BPF+CAP_PERFMON)"
     backend = EbpfBackend()

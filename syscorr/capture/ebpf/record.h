@@ -26,6 +26,7 @@
 #define F_UNFINISHED 1 /* no exit seen (exit, exit_group, or the thread died in the call) */
 #define F_TRUNCATED 2  /* blob 0 holds fewer bytes than the call moved (string limit) */
 #define F_FAULT 4      /* user memory could not be read */
+#define F_ENTRY 8      /* written at entry (execve's path: gone from memory once it succeeds) */
 
 /* Syscall classes: how the program reads a call's memory (the loader sets one per number). */
 #define C_PLAIN 1

@@ -245,6 +245,17 @@ int on_enter(struct bpf_raw_tracepoint_args *ctx)
         submit(s);
         return 0;
     }
+    if (p.cls == C_EXEC || p.cls == C_EXECAT) {
+        struct scratch *s = begin(REC_SYSCALL, nr, id);
+        if (s) {
+            const char *path = (const char *)(p.cls == C_EXEC ? p.args[0] : p.args[1]);
+            long got = bpf_probe_read_user_str(&s->blobs[0], 4096, path);
+            s->h.len[0] = got > 1 ? got - 1 : 0;
+            s->h.ts = p.ts;
+            s->h.flags = F_ENTRY;
+            submit(s);
+        }
+    }
     __u32 tid = (__u32)id;
     if (bpf_map_update_elem(&inflight, &tid, &p, BPF_ANY) != 0)
         count(CNT_NO_SLOT);
@@ -315,10 +326,8 @@ static __always_inline void fill(struct scratch *s, struct pending *p, long ret)
             s->h.len[2] = put_sockinfo(s, 0, ret);
         break;
     case C_PATH0:
-    case C_EXEC:
-    case C_PATH1:
-    case C_EXECAT: {
-        const char *path = (const char *)((p->cls == C_PATH0 || p->cls == C_EXEC) ? a[0] : a[1]);
+    case C_PATH1: {
+        const char *path = (const char *)(p->cls == C_PATH0 ? a[0] : a[1]);
         long got = bpf_probe_read_user_str(&s->blobs[0], 4096, path);
         s->h.len[0] = got > 1 ? got - 1 : 0;
         break;
