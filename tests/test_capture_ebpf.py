@@ -242,3 +242,56 @@ def test_unchanged_program_output(tmp_path):
 def test_path_of_loader_is_recorded(echo_trace):
     argv = echo_trace.meta["backend"]["argv"]
     assert Path(argv[0]).name == "syscorr-ebpf" and "--" in argv
+
+
+def test_attach_records_a_running_aiohttp_server_for_a_while(tmp_path):
+    """A real PyPI server, started untraced; `syscorr attach` records it while a client loads
+    it, and says that the trace holds syscalls only (3.12/3.13 have no sys.remote_exec)."""
+    import threading
+    import time
+    import urllib.request
+
+    pytest.importorskip("aiohttp")
+    portfile = tmp_path / "port"
+    server = subprocess.Popen([sys.executable, str(APPS / "aiohttp_server.py"), str(portfile)])
+    try:
+        deadline = time.monotonic() + 30
+        while not portfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{portfile.read_text()}"
+        stop = threading.Event()
+
+        def load() -> None:
+            n = 0
+            while not stop.is_set() and n < 2000:
+                urllib.request.urlopen(f"{base}/echo?task=c{n}", timeout=10).read()
+                n += 1
+                time.sleep(0.01)
+
+        client = threading.Thread(target=load)
+        client.start()
+        out = tmp_path / "t"
+        proc = run_syscorr("attach", str(server.pid), "--duration", "1.5", "-o", str(out))
+        stop.set()
+        client.join()
+        err = proc.stderr.decode()
+        assert proc.returncode == 0, err
+        assert "syscalls only: the target runs Python 3." in err and "sys.remote_exec" in err
+        loaded = open_trace(directory.resolve(out))
+        assert loaded.meta["kind"] == "attach" and loaded.meta["backend"]["lost"] == 0
+        items = items_of(loaded)
+        sends = [i for i in items if type(i) is SyscallItem and i.io == "out"
+                 and i.call.data() is not None and b"echo-of=c" in i.call.data().data]  # fmt: skip
+        assert len(sends) >= 5
+        assert all(i.pid == server.pid and i.fd_label.startswith("TCP 127.0.0.1:") for i in sends)
+        assert any("sys.remote_exec" in w for w in loaded.warnings)
+        urllib.request.urlopen(f"{base}/stop", timeout=10).read()
+        assert server.wait(timeout=30) == 0  # untouched by the attach
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+def test_attach_to_a_missing_process_says_so(tmp_path):
+    proc = run_syscorr("attach", "999999999", "-d", "1", "-o", str(tmp_path / "t"))
+    assert proc.returncode == 2 and b"no process 999999999" in proc.stderr

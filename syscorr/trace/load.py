@@ -119,6 +119,8 @@ def open_trace(trace: directory.TraceDir) -> LoadedTrace:
             loaded.warnings.append(f"agent in pid {log.pid}: {error}")
     if meta.get("kind") == "run" and meta.get("target_python") and not loaded.agent_logs:
         loaded.warnings.append("no agent log: syscalls are shown without task attribution")
+    if meta.get("kind") == "attach" and (meta.get("attach") or {}).get("agent"):
+        loaded.warnings.append(meta["attach"]["agent"])
     backend = meta.get("backend") or {}
     if backend.get("lost"):
         per_cpu = ", ".join(f"cpu{i}: {n}" for i, n in enumerate(backend.get("lost_per_cpu") or []))

@@ -9,7 +9,8 @@
  * whole process tree (orphans included) and exits with the target's status, or kills itself
  * with the signal that killed the target (as strace does); it blocks SIGINT/SIGTERM/SIGHUP/
  * SIGQUIT meanwhile (a terminal's Ctrl-C reaches the target's process group already). With
- * --pid, it records that process (and children it forks) for S seconds or until it exits.
+ * --pid, it records that process (and children it forks) for S seconds, until it exits, or
+ * until SIGINT/SIGTERM/SIGHUP/SIGQUIT (stopping early, the log complete).
  * The ring buffer is drained every 50 ms, or sooner when the program wakes us (more than a
  * quarter full). At the end it writes the per-CPU lost/written counters and both clocks into
  * the log and, as JSON, into --stats. Errors go to stderr as one line starting "syscorr-ebpf:"
@@ -440,8 +441,10 @@ int main(int argc, char **argv)
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
             double spent = (now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
-            if ((duration > 0 && spent >= duration) || kill(attach_pid, 0) != 0)
-                break;
+            struct timespec zero = {0, 0};
+            if ((duration > 0 && spent >= duration) || kill(attach_pid, 0) != 0 ||
+                sigtimedwait(&fatal, NULL, &zero) > 0)
+                break; /* time is up, the process is gone, or we were told to stop */
             continue;
         }
         for (;;) {
