@@ -295,3 +295,12 @@ def test_attach_records_a_running_aiohttp_server_for_a_while(tmp_path):
 def test_attach_to_a_missing_process_says_so(tmp_path):
     proc = run_syscorr("attach", "999999999", "-d", "1", "-o", str(tmp_path / "t"))
     assert proc.returncode == 2 and b"no process 999999999" in proc.stderr
+
+
+def test_auto_takes_ebpf_where_it_works_and_says_so(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "SYSCORR_BACKEND"}
+    proc = run_syscorr("run", "-o", str(tmp_path / "t"), str(APPS / "exitcode.py"), "0", env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"backend ebpf (root, kernel BTF" in proc.stderr
+    meta = json.loads((tmp_path / "t" / "meta.json").read_text())
+    assert meta["backend"]["name"] == "ebpf" and meta["backend"]["chosen_because"]

@@ -41,6 +41,8 @@ def describe_outcome(outcome: RunOutcome) -> str:
         f"{len(agents)} agent log{'s' if len(agents) != 1 else ''}); "
         f"see `syscorr report {shlex.quote(where)}`"
     ]
+    if backend.get("chosen_because"):
+        text[0] += f"; {backend['chosen_because']}"
     for path in agents:
         try:
             log = read_agent_log(path, events=False)

@@ -26,7 +26,8 @@ Examples:
 
 Backends: strace (any user; stops the program at each recorded syscall) and ebpf (root or
 CAP_BPF+CAP_PERFMON, kernel BTF; records in the kernel, ~1.1x instead of 3-6x). `auto` takes
-ebpf when it works here and says why it did not otherwise.
+ebpf when it works here; the summary after the run says which it took and why
+($SYSCORR_BACKEND sets the default).
 
 The trace goes to .syscorr/<time>-<name>/ (or -o DIR), private to you (mode 0700): it holds
 the raw syscall log, one agent log per Python process and meta.json. The program's output,
@@ -82,6 +83,7 @@ def run(
             "--backend",
             "-b",
             metavar="NAME",
+            envvar="SYSCORR_BACKEND",
             help="Syscall tracer: auto (ebpf when permitted and working, else strace), "
             "strace, ebpf, or dtrace (macOS).",
         ),
@@ -116,8 +118,6 @@ def run(
             if string_limit > DATA_MAX:
                 print(f"syscorr: note: the eBPF backend keeps at most {DATA_MAX} bytes per call "
                       f"(-s {string_limit} asked for more)", file=sys.stderr)  # fmt: skip
-        if why and not quiet:
-            print(f"syscorr: {why}", file=sys.stderr)
         outcome = runner.run_traced(
             runner.RunRequest(list(argv), tracer, options, output, call_sites, why)
         )
