@@ -46,6 +46,26 @@ def syscorr_argv(config: str, out: Path, buffer_mb: int) -> list[str]:
     return [*argv, "--"]
 
 
+BPFTRACE = (
+    "tracepoint:raw_syscalls:sys_enter /pid == cpid/ { @s[tid] = nsecs; @a[tid] = args->args[0]; }"
+    ' tracepoint:raw_syscalls:sys_exit /pid == cpid && @s[tid]/ { printf("%d %d %d %d %d %d\\n",'
+    " tid, nsecs, nsecs - @s[tid], args->id, @a[tid], args->ret); delete(@s[tid]); }"
+)
+
+
+def component_argv(name: str, out: Path, target: list[str]) -> list[str]:
+    """The recorders alone, without syscorr or the agent (--components)."""
+    from syscorr.capture.ebpf import EbpfBackend
+    from syscorr.capture.syscall_sets import PRESETS
+
+    if name == "loader alone":
+        calls = ",".join(PRESETS["asyncio"])
+        return [EbpfBackend().loader, "--out", str(out), "--syscalls", calls, "--", *target]
+    if name == "bpftrace printf":
+        return ["bpftrace", "-q", "-o", str(out), "-e", BPFTRACE, "-c", " ".join(target)]
+    raise ValueError(name)
+
+
 def lost_of(out: Path) -> int | None:
     try:
         return json.loads((out / "meta.json").read_text())["backend"].get("lost")
@@ -103,7 +123,7 @@ def run_aiohttp(config, python, requests, concurrency, out, buffer_mb) -> float:
     return elapsed
 
 
-def report(title: str, times: dict, lost: list, fixed: dict | None = None) -> None:
+def report(title: str, times: dict, lost: list, fixed: dict | None = None, show_goal=True) -> None:
     """Medians, spread and ratios; with `fixed` (the startup workload's medians), also the
     ratio with each configuration's fixed start-up cost taken off."""
     print(title)
@@ -112,7 +132,9 @@ def report(title: str, times: dict, lost: list, fixed: dict | None = None) -> No
         samples = times[config]
         median = statistics.median(samples)
         ratio = median / base
-        goal = f"  ({'ok' if ratio <= GOAL else 'over'} goal {GOAL}x)" if config == "ebpf" else ""
+        goal = ""
+        if config == "ebpf" and show_goal:
+            goal = f"  ({'ok' if ratio <= GOAL else 'over'} goal {GOAL}x)"
         print(f"  {config:<9} median {median:7.3f} s  min {min(samples):7.3f}  "
               f"max {max(samples):7.3f}  {ratio:5.2f}x{goal}")  # fmt: skip
         if fixed is not None and config != "untraced":
@@ -169,6 +191,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--ebpf-buffer-mb", type=int, default=16)
     parser.add_argument("--skip-aiohttp", action="store_true")
+    parser.add_argument("--components", action="store_true",
+                        help="also time echo under the eBPF loader alone and under bpftrace "
+                        "printing a line per syscall (no agent, no syscorr)")  # fmt: skip
     parser.add_argument("--python", default=sys.executable, help="the targets' interpreter")
     opts = parser.parse_args()
     if os.geteuid() != 0:
@@ -192,6 +217,10 @@ def main() -> None:
         web = {c: [] for c in CONFIGS}
         echo_lost, web_lost = [], []
         startup = {c: [] for c in CONFIGS}
+        comp_names = ["loader alone"]
+        if opts.components and shutil.which("bpftrace"):
+            comp_names.append("bpftrace printf")
+        comp = {n: [] for n in comp_names} if opts.components else {}
         last = {}
         for i in range(opts.runs + 1):  # the first round warms caches and builds nothing new
             for config in CONFIGS:
@@ -205,6 +234,16 @@ def main() -> None:
                     echo[config].append(took)
                     if config == "ebpf":
                         echo_lost.append(lost_of(out))
+                if config == "untraced":
+                    for name in comp:
+                        cout = tmp / f"comp-{i}.out"
+                        target = [opts.python, str(ECHO), *app_args]
+                        start = time.perf_counter()
+                        subprocess.run(component_argv(name, cout, target), capture_output=True,
+                                       check=True)  # fmt: skip
+                        if i:
+                            comp[name].append(time.perf_counter() - start)
+                        cout.unlink(missing_ok=True)
                 if config != "untraced":
                     if config in last:
                         shutil.rmtree(last[config])
@@ -219,7 +258,14 @@ def main() -> None:
                             web_lost.append(lost_of(wout))
                     shutil.rmtree(wout, ignore_errors=True)
         print()
-        report("start-up: `python -c pass` (whole command):", startup, [])
+        if comp:
+            print("echo under the recorders alone (no agent, no syscorr; whole command):")
+            base = statistics.median(echo["untraced"])
+            for name, samples in comp.items():
+                median = statistics.median(samples)
+                print(f"  {name:<16} median {median:7.3f} s  min {min(samples):7.3f}  "
+                      f"max {max(samples):7.3f}  {median / base:5.2f}x")  # fmt: skip
+        report("start-up: `python -c pass` (whole command):", startup, [], show_goal=False)
         fixed = {c: statistics.median(v) for c, v in startup.items()}
         report(f"echo.py {' '.join(app_args)} (whole command):", echo, echo_lost, fixed)
         if aiohttp_ok:

@@ -304,3 +304,12 @@ def test_auto_takes_ebpf_where_it_works_and_says_so(tmp_path):
     assert b"backend ebpf (root, kernel BTF" in proc.stderr
     meta = json.loads((tmp_path / "t" / "meta.json").read_text())
     assert meta["backend"]["name"] == "ebpf" and meta["backend"]["chosen_because"]
+
+
+def test_echo_on_uvloop_every_tagged_send_is_attributed(tmp_path_factory):
+    pytest.importorskip("uvloop")
+    loaded = record(tmp_path_factory, "uvloop", str(APPS / "echo.py"), "--uvloop", "--clients",
+                    "3", "--rounds", "10", "--quiet")  # fmt: skip
+    checked, wrong = attribution.check(items_of(loaded))
+    assert checked == 3 * 10 * 2
+    assert wrong == []
