@@ -148,6 +148,9 @@ def _check_cached(loader_override: str | None, ring_mb: int) -> None:
         loader = str(dest / build.LOADER)
     elif shutil.which(loader) is None and not Path(loader).exists():
         raise TracerUnavailable(f"the eBPF loader {loader} does not exist (SYSCORR_EBPF_LOADER)")
+    verdict = _verdict_path(loader, ring_mb)
+    if verdict is not None and verdict.exists():
+        return  # the kernel accepted this very loader since the last boot
     try:
         probe = subprocess.run(
             [loader, "--check", "--ring-mb", str(ring_mb)],
@@ -166,6 +169,24 @@ def _check_cached(loader_override: str | None, ring_mb: int) -> None:
             f"({message.removeprefix('syscorr-ebpf: ')}); "
             "use `--backend strace`"
         )
+    if verdict is not None:
+        try:
+            verdict.touch()
+        except OSError:
+            pass  # only a cache
+
+
+def _verdict_path(loader: str, ring_mb: int) -> Path | None:
+    """Where a successful `--check` of this loader is remembered until the next boot (the
+    kernel's verdict on the same programs does not change within a boot; privileges are
+    checked on every run)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(loader).stat()
+    except OSError:
+        return None
+    key = f"{boot}-{stat.st_mtime_ns}-{stat.st_size}-{ring_mb}"
+    return Path(loader).parent / f".checked-{key}"
 
 
 def _own_argv() -> list[str]:

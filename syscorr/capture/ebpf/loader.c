@@ -435,6 +435,9 @@ int main(int argc, char **argv)
     int status = 0, root_done = 0;
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
+    const char *stall = getenv("SYSCORR_EBPF_TEST_STALL_MS"); /* test hook: a slow consumer */
+    if (stall && atoi(stall) > 0)
+        usleep((useconds_t)atoi(stall) * 1000);
     for (;;) {
         ring_buffer__poll(rb, 50);
         if (attach_pid) {
