@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from syscorr.parse.args import decode_string
 from syscorr.parse.ebpf import parse_ebpf, read_log_info, to_text
-from syscorr.parse.ebpf_format import SOCK_INFO, Formatter, quote, sock_decoration, sockaddr
+from syscorr.parse.ebpf_format import Formatter
+from syscorr.parse.ebpf_text import SOCK_INFO, quote, sock_decoration, sockaddr
 from syscorr.parse.fds import parse_fd, parse_sockaddr
 from syscorr.parse.records import ExitRecord, Syscall, Unparsed
 

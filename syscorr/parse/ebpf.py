@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from .ebpf_format import Formatter, errno_of, signame
+from .ebpf_format import Formatter
+from .ebpf_text import errno_of, signame
 from .records import ExitRecord, Syscall, Unparsed
 
 MAGIC = b"SYSCORR-EBPF\0\0\0\0"
