@@ -25,9 +25,9 @@ Examples:
   sudo syscorr run --backend ebpf app.py  in-kernel recording: far cheaper than strace
 
 Backends: strace (any user; stops the program at each recorded syscall) and ebpf (root or
-CAP_BPF+CAP_PERFMON, kernel BTF; records in the kernel, ~1.1x instead of 3-6x). `auto` takes
-ebpf when it works here; the summary after the run says which it took and why
-($SYSCORR_BACKEND sets the default).
+CAP_BPF+CAP_PERFMON, kernel BTF; records in the kernel: the recorder itself costs ~1.1-1.3x on
+a syscall-heavy program where strace costs 3-5x). `auto` takes ebpf when it works here; the
+summary after the run says which it took and why ($SYSCORR_BACKEND sets the default).
 
 The trace goes to .syscorr/<time>-<name>/ (or -o DIR), private to you (mode 0700): it holds
 the raw syscall log, one agent log per Python process and meta.json. The program's output,
