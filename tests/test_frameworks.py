@@ -62,7 +62,11 @@ def command(framework: str, port: int, db: Path, *extra: str) -> list[str]:
 def service(out: Path, framework: str, db: Path, *extra: str):
     """The service under `syscorr run`, up and listening; SIGINT when the block ends."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYSCORR_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SYSCORR_") or k == "SYSCORR_BACKEND"
+    }
     env["SHOP_DB"] = str(db)
     cmd = syscorr_cmd("run", "-q", "-o", str(out), "--", *command(framework, port, db, *extra))
     proc = subprocess.Popen(cmd, cwd=APPS, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
