@@ -83,7 +83,8 @@ def test_a_forbidden_syscall_is_reported_whatever_its_duration():
 
 from syscorr.analysis.accounting import Accounts  # noqa: E402
 from syscorr.analysis.findings import PHASE_STARTUP, counts, group_findings  # noqa: E402
-from syscorr.correlate.engine import Correlator, with_final_names  # noqa: E402
+from syscorr.correlate.engine import Correlator  # noqa: E402
+from syscorr.correlate.names import with_final_names  # noqa: E402
 from syscorr.trace.agentlog import EventKind  # noqa: E402
 
 LIB = "/venv/lib/python3.13/site-packages/web/protocol.py"

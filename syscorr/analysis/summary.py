@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from syscorr.analysis.accounting import Accounts
 from syscorr.analysis.findings import FindingCollector, Rules
-from syscorr.correlate.engine import CorrelationStats, Correlator, with_final_names
+from syscorr.correlate.engine import CorrelationStats, Correlator
+from syscorr.correlate.names import with_final_names
 from syscorr.parse import ParseStats
 from syscorr.trace import directory
 from syscorr.trace.load import LoadedTrace, open_trace

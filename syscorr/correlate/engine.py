@@ -9,14 +9,13 @@ fds, the last two iterations of each loop) plus the agent logs already read; not
 syscall. Syscalls of the agent itself (its setup, its log file, its module files) are dropped
 and counted in `stats.agent_syscalls`.
 
-Task names: an item carries the task's name as of the moment it is emitted (a task step's
-syscalls and the step itself: as of the step's end); a task left at asyncio's default name
-(`Task-21`) is shown with its root coroutine's qualname (`Task-21 handle_request`). A task
-has one name, the last one it had: after the run, `final_task_names()` gives it for every task
-and `with_final_names(items, names)` applies it to items kept for rendering.
+Task names (syscorr.correlate.names): an item carries the task's name as of the moment it is
+emitted (a task step's syscalls and the step itself: as of the step's end), as shown (`Task-21
+handle_request` for a task left at asyncio's default name). A task has one name, the last one
+it had: after the run, `final_task_names()` gives it for every task, and
+`names.with_final_names(items, names)` applies it to items kept for rendering.
 """
 
-import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from syscorr.correlate.model import (
     StepItem,
     SyscallItem,
 )
+from syscorr.correlate.names import TaskNames
 from syscorr.correlate.steps import ClosedStep, ThreadSteps
 from syscorr.correlate.usercode import CodeOrigin
 from syscorr.parse.records import Syscall
@@ -85,7 +85,6 @@ class ThreadState:
     on_behalf: tuple[int, int] | None = None  # (pid, id(task)) whose executor work runs here
 
 
-DEFAULT_TASK_NAME = re.compile(r"Task-\d+")  # asyncio's name for a task nobody named
 _CALL = int(EventKind.CALL)
 _LOOP_ITERATION = int(EventKind.LOOP_ITERATION)
 _WORK_SUBMIT, _WORK_START, _WORK_END = (
@@ -149,23 +148,18 @@ class Correlator:
         self.threads: dict[int, ThreadState] = {}
         self.pid_of: dict[int, int] = {}
         self.task_keys: dict[tuple[int, int], int] = {}  # (pid, id(task)) -> task key
-        self.task_names: dict[tuple[int, int], str] = {}  # (pid, task key) -> name
-        self.task_roots: dict[tuple[int, int], str] = {}  # (pid, task key) -> root qualname
-        self._task_ended: dict[tuple[int, int], int] = {}  # (pid, task key) -> its last step's end
-        self._shown_names: dict[tuple[int, int], tuple[str, str]] = {}  # -> (name, as shown)
+        self.names = TaskNames(agent_logs, self._task_key)
         self.task_info: dict[tuple[int, int], wakeups.TaskMemory] = {}
         self.step_serial: dict[int, int] = {}
         self._last_task_key = 0
         self.loop_tid: dict[int, int] = {}  # pid -> its (first) loop thread
         self.selfpipe = wakeups.SelfPipe()
         self._loop_fds: dict[tuple, ThreadState] = {}  # selector fd key -> its loop's thread
-        self._pending_names: dict[int, deque] = {}
         # id(work item) -> [(ts, pid, id(task))]: who submitted executor work (ids get reused)
         self._submits: dict[int, list] = {}
         self._streams: dict[int, AgentStream] = {}
         self._origins: dict[int, CodeOrigin] = {}
         for log in agent_logs:
-            self._pending_names[log.pid] = deque(sorted(log.task_names, key=lambda t: t.ts))
             stream = AgentStream(log, self._note_submit)
             self._streams[log.pid] = stream
             for tid in log.threads:
@@ -225,37 +219,11 @@ class Correlator:
         return self._last_task_key
 
     def _task_name(self, pid: int, key: int, task_id: int, upto: int | None) -> str:
-        """The task's name as of `upto` (None: the end of the trace), as shown."""
-        pending = self._pending_names.get(pid)
-        while pending and (upto is None or pending[0].ts <= upto):
-            self._take_name(pid, pending.popleft())
-        return self._shown(pid, key, self.task_names.get((pid, key), f"task@{task_id:x}"))
-
-    def _take_name(self, pid: int, named) -> None:
-        key = self._task_key(pid, named.task)
-        ended = self._task_ended.get((pid, key))
-        if ended is None or named.ts <= ended:  # after its end: a new task with its id()
-            self.task_names[(pid, key)] = named.name
-
-    def _shown(self, pid: int, key: int, name: str) -> str:
-        cached = self._shown_names.get((pid, key))
-        if cached is not None and cached[0] == name:
-            return cached[1]
-        root = self.task_roots.get((pid, key))
-        shown = name
-        if root and (DEFAULT_TASK_NAME.fullmatch(name) or name.startswith("task@")):
-            shown = f"{name} {root}"
-        if root:
-            self._shown_names[(pid, key)] = (name, shown)
-        return shown
+        return self.names.at(pid, key, task_id, upto)
 
     def final_task_names(self) -> dict[tuple[int, int], str]:
         """After `run`: (pid, task key) -> the task's last name, as shown."""
-        for pid, pending in self._pending_names.items():
-            while pending:
-                self._take_name(pid, pending.popleft())
-        names = self.task_names
-        return {(pid, key): self._shown(pid, key, name) for (pid, key), name in names.items()}
+        return self.names.final()
 
     # ---- the main pass ----
 
@@ -341,8 +309,8 @@ class Correlator:
             self.task_keys[(state.pid, step.task)] = key
             memory = self.task_info.setdefault((state.pid, key), wakeups.TaskMemory())
         step.key = key
-        if step.resumed_at is not None and (state.pid, key) not in self.task_roots:
-            self.task_roots[(state.pid, key)] = step.resumed_at.qualname
+        if step.resumed_at is not None:
+            self.names.root(state.pid, key, step.resumed_at.qualname)
         step.index = self._next_step_index(state.pid)
         if state.iteration is not None:
             state.iteration.steps += 1
@@ -372,7 +340,7 @@ class Correlator:
             memory.fds.update(step.fds)
             memory.finished = closed.ended_by in ("return", "unwind")
             if memory.finished and closed.end is not None:
-                self._task_ended[(pid, step.key)] = closed.end
+                self.names.ended(pid, step.key, closed.end)
             if state.iteration is not None:
                 state.iteration.task_steps.append(wakeups.TaskRun(step.key, name, step.index))
             for item in step.items:
@@ -556,20 +524,3 @@ class Correlator:
             it.steps,
             it.timed_out,
         )
-
-
-def with_final_names(items: list, names: dict[tuple[int, int], str]) -> list:
-    """`items` with every task's one name (see `Correlator.final_task_names`)."""
-    renamed = []
-    for item in items:
-        kind = type(item)
-        if kind is SyscallItem and item.task:
-            name = names.get((item.pid, item.task))
-            if name is not None and name != item.task_name:
-                item = item._replace(task_name=name)
-        elif kind is StepItem and item.kind == "task":
-            name = names.get((item.pid, item.task))
-            if name is not None and name != item.name:
-                item = item._replace(name=name)
-        renamed.append(item)
-    return renamed
