@@ -287,7 +287,8 @@ def test_owners_task_callback_loop_and_thread():
         (OWNER_CALLBACK, None, "_SelectorSocketTransport._write_ready"),
         (OWNER_THREAD, None, None),
     ]
-    assert sends[0].frame == Frame("main", "/app/app.py", 3) and sends[0].iteration == 1
+    # no CALL was recorded before the send: the coroutine without a line, never a guess
+    assert sends[0].frame == Frame("main", "/app/app.py", 0) and sends[0].iteration == 1
     assert sends[0].fd_label == "TCP 127.0.0.1:5000->127.0.0.1:40000" and sends[0].nbytes == 2
     assert the_call(items, "getpid").owner == OWNER_LOOP
     assert [i.is_loop_wait for i in syscalls(items) if i.call.name == "epoll_wait"] == [True, True]
@@ -367,3 +368,15 @@ def test_without_an_agent_log_the_loop_is_found_from_its_waits():
     items = s.correlate()
     assert the_call(items, "clock_nanosleep").owner == OWNER_LOOP
     assert len(iterations(items)) == 2
+
+
+def test_reading_the_rest_of_an_agent_log_invents_no_thread():
+    """Before: the end of the pass read the logs "until thread -1", which made a thread (and a
+    process) -1 that the JSON's statistics listed."""
+    s = Scenario()
+    main = s.code("main")
+    s.loop_wait()
+    s.task_step(1, main, "start", end="return")
+    correlator = Correlator([s.agent_log()])
+    list(correlator.run(s.records()))
+    assert correlator.stats.processes == {100} and set(correlator.threads) == {100}
