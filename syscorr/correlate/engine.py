@@ -68,6 +68,7 @@ class LoopIteration:
     task_steps: list = field(default_factory=list)  # wakeups.TaskRun, in run order
     steps: int = 0
     claimed: set = field(default_factory=set)  # ready fds already named as a wake cause
+    offer: object = None  # wakeups.Offer: its wake causes, indexed (made when first asked)
 
 
 @dataclass(slots=True)
