@@ -357,7 +357,7 @@ class Correlator:
         places = ()
         if step.kind == "task":
             places = state.steps.places_of(step)
-            name = self._task_name(pid, step.key, step.task, closed.end or step.start)
+            name = self.names.at(pid, step.key, step.task, closed.end or step.start)
             memory = self._memory(pid, step.key)
             wake = wakeups.explain(
                 step.started_by,
@@ -432,9 +432,10 @@ class Correlator:
         return any(path in args for path in self.ignore_paths)
 
     def _syscall(self, state: ThreadState, call: Syscall) -> None:
-        if (
-            state.setup_window is not None or self._ignore_mark in call.args
-        ) and self._is_agent_call(state, call):
+        window, ts = state.setup_window, call.ts
+        if (window is not None and ts is not None and window[0] <= ts <= window[1]) or (
+            self._ignore_mark in call.args and self._is_agent_call(state, call)
+        ):
             self.stats.agent_syscalls += 1
             return
         self.stats.syscalls += 1
@@ -518,7 +519,7 @@ class Correlator:
             log = self.logs.get(state.pid)
             callback = log.names.get(steps.callbacks[-1].name_id) if log else None
         if open_step is not None and open_step.kind == "task":
-            name = self._task_name(state.pid, open_step.key, open_step.task, call.ts or 0)
+            name = self.names.at(state.pid, open_step.key, open_step.task, call.ts or 0)
             return OWNER_TASK, open_step.key, name, callback
         if open_step is not None:
             return OWNER_CALLBACK, 0, None, callback

@@ -73,7 +73,7 @@ class FdTable:
         if entry is None:
             return self._start(pid, fd, label, kind)
         key = (pid, fd, entry.generation)
-        if fdinfo is not None and _better(label, entry.label):
+        if fdinfo is not None and label != entry.label and _better(label, entry.label):
             self._open[slot] = FdEntry(entry.generation, label, kind)
             self.labels[key] = (label, kind)
         return key
