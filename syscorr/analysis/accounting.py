@@ -19,6 +19,7 @@ from syscorr.correlate.model import IterationItem, StepItem, SyscallItem
 from syscorr.parse.vocabulary import IO_IN, IO_OUT
 
 COMMAND_WIDTH = 60
+_PROCESS_CALLS = frozenset(("execve", "execveat", "clone", "clone3", "fork", "vfork"))
 _EXECVE_ARGV = re.compile(r'^"(?:[^"\\]|\\.)*", \[(.*?)\](?:\.\.\.)?, ')
 _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
@@ -154,77 +155,90 @@ class Accounts:
 
     def _syscall(self, item: SyscallItem) -> None:
         call = item.call
+        name = call.name
         ts = call.ts
+        duration = call.duration
+        if duration is not None:
+            self.timed_syscalls += 1
+        else:
+            duration = 0
         if ts is not None:
             if self.first_ts is None or ts < self.first_ts:
                 self.first_ts = ts
-            end = ts + (call.duration or 0)
+            end = ts + duration
             if self.last_ts is None or end > self.last_ts:
                 self.last_ts = end
-        account = self.syscalls.get(call.name)
+        account = self.syscalls.get(name)
         if account is None:
-            account = self.syscalls[call.name] = SyscallAccount()
+            account = self.syscalls[name] = SyscallAccount()
         if call.ret == "?" or call.unfinished:
             account.unfinished += 1
         else:
             account.calls += 1
             if call.errno is not None and (call.retval is None or call.retval < 0):
                 account.errors += 1
-        duration = call.duration or 0
-        if call.duration is not None:
-            self.timed_syscalls += 1
         account.total_ns += duration
-        account.max_ns = max(account.max_ns, duration)
-        process = self.processes.get(item.pid)
+        if duration > account.max_ns:
+            account.max_ns = duration
+        pid = item.pid
+        process = self.processes.get(pid)
         if process is None:
-            process = self.processes[item.pid] = ProcessAccount(item.pid)
+            process = self.processes[pid] = ProcessAccount(pid)
         process.syscalls += 1
-        if call.name in ("execve", "execveat") and not call.errno:
-            process.argv = execve_argv(call.args) or process.argv
-        elif call.name in ("clone", "clone3", "fork", "vfork") and call.retval:
+        if name in _PROCESS_CALLS:
+            self._process_call(item, process)
+
+        tid = call.tid if call.tid is not None else 0
+        thread = self.threads.get(tid)
+        if thread is None:
+            thread = self.threads[tid] = ThreadAccount(pid, tid)
+        thread.syscalls += 1
+        thread.syscall_ns += duration
+        owners = thread.owners
+        owner = item.owner
+        owners[owner] = owners.get(owner, 0) + 1
+
+        io = item.io
+        if item.task:
+            task = self._task(pid, item.task, item.task_name)
+            task.syscalls += 1
+            if io == IO_IN:
+                task.bytes_in += item.nbytes
+            elif io == IO_OUT:
+                task.bytes_out += item.nbytes
+        fd_key = item.fd_key
+        if fd_key is not None:
+            fd = self.fds.get(fd_key)
+            label = item.fd_label
+            if fd is None:
+                fd = self.fds[fd_key] = FdAccount(*fd_key, label or "fd")
+            elif label and label != fd.label and " " in label:
+                fd.label = label
+            fd.calls += 1
+            if io == IO_IN:
+                fd.bytes_in += item.nbytes
+                if not item.task:
+                    fd.bytes_in_by_callbacks += item.nbytes
+            elif io == IO_OUT:
+                fd.bytes_out += item.nbytes
+            if call.errno == "EAGAIN":
+                fd.eagain += 1
+            if item.task_name:
+                fd.tasks.add(item.task_name)
+                fd.task_keys.add((pid, item.task))
+
+    def _process_call(self, item: SyscallItem, process: ProcessAccount) -> None:
+        """execve names a process's command; fork and clone its children's parent."""
+        call = item.call
+        if call.name in ("execve", "execveat"):
+            if not call.errno:
+                process.argv = execve_argv(call.args) or process.argv
+        elif call.retval:
             if call.retval > 0 and "CLONE_THREAD" not in call.args:
                 child = self.processes.get(call.retval)
                 if child is None:
                     child = self.processes[call.retval] = ProcessAccount(call.retval)
                 child.parent = item.pid
-
-        tid = call.tid if call.tid is not None else 0
-        thread = self.threads.get(tid)
-        if thread is None:
-            thread = self.threads[tid] = ThreadAccount(item.pid, tid)
-        thread.syscalls += 1
-        thread.syscall_ns += duration
-        thread.owners[item.owner] = thread.owners.get(item.owner, 0) + 1
-
-        nbytes = item.nbytes
-        incoming = item.io == IO_IN
-        outgoing = item.io == IO_OUT
-        if item.task:
-            task = self._task(item.pid, item.task, item.task_name)
-            task.syscalls += 1
-            if incoming:
-                task.bytes_in += nbytes
-            elif outgoing:
-                task.bytes_out += nbytes
-        if item.fd_key is not None:
-            fd = self.fds.get(item.fd_key)
-            if fd is None:
-                pid, number, gen = item.fd_key
-                fd = self.fds[item.fd_key] = FdAccount(pid, number, gen, item.fd_label or "fd")
-            elif item.fd_label and item.fd_label != fd.label and " " in item.fd_label:
-                fd.label = item.fd_label
-            fd.calls += 1
-            if incoming:
-                fd.bytes_in += nbytes
-                if not item.task:
-                    fd.bytes_in_by_callbacks += nbytes
-            elif outgoing:
-                fd.bytes_out += nbytes
-            if call.errno == "EAGAIN":
-                fd.eagain += 1
-            if item.task_name:
-                fd.tasks.add(item.task_name)
-                fd.task_keys.add((item.pid, item.task))
 
     def finish(self, names: dict | None = None, agent_meta: dict | None = None) -> None:
         """After the last item: every task takes its final name (`names`: (pid, key) -> name);

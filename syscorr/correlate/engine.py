@@ -39,7 +39,9 @@ from syscorr.parse.records import Syscall
 from syscorr.parse.vocabulary import (
     CLONE_CALLS,
     EPOLL_WAITS,
+    INPUT_CALLS,
     IO_OUT,
+    OUTPUT_CALLS,
     SELECTOR_WAITS,
     io_direction,
 )
@@ -68,6 +70,7 @@ class LoopIteration:
     task_steps: list = field(default_factory=list)  # wakeups.TaskRun, in run order
     steps: int = 0
     claimed: set = field(default_factory=set)  # ready fds already named as a wake cause
+    offer: object = None  # wakeups.Offer: its wake causes, indexed (made when first asked)
 
 
 @dataclass(slots=True)
@@ -85,6 +88,8 @@ class ThreadState:
     on_behalf: tuple[int, int] | None = None  # (pid, id(task)) whose executor work runs here
 
 
+_new = tuple.__new__
+_IO_OF = {name: io_direction(name) for name in INPUT_CALLS | OUTPUT_CALLS}
 _CALL = int(EventKind.CALL)
 _LOOP_ITERATION = int(EventKind.LOOP_ITERATION)
 _WORK_SUBMIT, _WORK_START, _WORK_END = (
@@ -159,6 +164,9 @@ class Correlator:
         self._submits: dict[int, list] = {}
         self._streams: dict[int, AgentStream] = {}
         self._origins: dict[int, CodeOrigin] = {}
+        self._out: list = []  # items emitted while handling the current record
+        # a text every ignored path contains: most syscalls are told apart by one `in`
+        self._ignore_mark = "/" if all("/" in p for p in self.ignore_paths) else ""
         for log in agent_logs:
             stream = AgentStream(log, self._note_submit)
             self._streams[log.pid] = stream
@@ -228,31 +236,48 @@ class Correlator:
     # ---- the main pass ----
 
     def run(self, records: Iterable) -> Iterator:
+        # The methods below append what they emit to `out`, flushed after each record: one
+        # list instead of a generator per record and per step (the engine's hot path).
+        out = self._out
+        threads, streams, syscall = self.threads, self._streams, self._syscall
         for record in records:
-            if type(record) is not Syscall or record.tid is None and record.ts is None:
-                if type(record) is Syscall:
-                    yield from self._syscall(self._thread(0), record)
+            if type(record) is not Syscall:
                 continue
-            state = self._thread(record.tid if record.tid is not None else 0)
-            if state.steps is not None and record.ts is not None:
-                self._streams[state.pid].read_until(state.tid, record.ts)
-                if state.events:
-                    yield from self._drain(state, record.ts)
-            yield from self._syscall(state, record)
+            tid, ts = record.tid, record.ts
+            if tid is None and ts is None:
+                syscall(self._thread(0), record)
+            else:
+                if tid is None:
+                    tid = 0
+                state = threads.get(tid)
+                if state is None:
+                    state = self._thread(tid)
+                if state.steps is not None and ts is not None:
+                    events = state.events
+                    if not events or events[-1].ts < ts:
+                        streams[state.pid].read_until(tid, ts)
+                    if events and events[0].ts < ts:
+                        self._drain(state, ts)
+                syscall(state, record)
+            if out:
+                yield from out
+                out.clear()
         for stream in self._streams.values():
             stream.read_all()
             for tid in stream.tids():  # threads that made no traced syscall, too
                 self._thread(tid)
         for state in list(self.threads.values()):
-            yield from self._drain(state, None)
+            self._drain(state, None)
         for state in list(self.threads.values()):
             if state.steps is not None:
                 for closed in state.steps.close_all():
-                    yield from self._close(state, closed)
+                    self._close(state, closed)
             if state.iteration is not None:
-                yield self._end_iteration(state, None)
+                out.append(self._end_iteration(state, None))
+        yield from out
+        out.clear()
 
-    def _drain(self, state: ThreadState, before: int | None) -> Iterator:
+    def _drain(self, state: ThreadState, before: int | None) -> None:
         events = state.events
         steps = state.steps
         if steps is None:
@@ -280,8 +305,9 @@ class Correlator:
                 self.loop_tid.setdefault(state.pid, state.tid)
             opened_before = len(tasks)
             closed_steps = feed(event)
-            for closed in closed_steps:
-                yield from self._close(state, closed)
+            if closed_steps:
+                for closed in closed_steps:
+                    self._close(state, closed)
             if len(tasks) > opened_before:
                 self._opened_task(state, tasks[-1])
             if callbacks and not callbacks[-1].index:
@@ -303,11 +329,11 @@ class Correlator:
 
     def _opened_task(self, state: ThreadState, step) -> None:
         key = self._task_key(state.pid, step.task)
-        memory = self.task_info.setdefault((state.pid, key), wakeups.TaskMemory())
+        memory = self._memory(state.pid, key)
         if step.started_by == "start" and memory.finished:  # id() reused by a new task
             key = self._new_task_key()
             self.task_keys[(state.pid, step.task)] = key
-            memory = self.task_info.setdefault((state.pid, key), wakeups.TaskMemory())
+            memory = self._memory(state.pid, key)
         step.key = key
         if step.resumed_at is not None:
             self.names.root(state.pid, key, step.resumed_at.qualname)
@@ -315,7 +341,13 @@ class Correlator:
         if state.iteration is not None:
             state.iteration.steps += 1
 
-    def _close(self, state: ThreadState, closed: ClosedStep) -> Iterator:
+    def _memory(self, pid: int, key: int) -> wakeups.TaskMemory:
+        memory = self.task_info.get((pid, key))
+        if memory is None:
+            memory = self.task_info[(pid, key)] = wakeups.TaskMemory()
+        return memory
+
+    def _close(self, state: ThreadState, closed: ClosedStep) -> None:
         """Emit a step that ended: a task step's syscalls (held back until now, so they carry
         the name the task has when its step ends: `set_name` often comes in the first step),
         then the step itself."""
@@ -325,8 +357,8 @@ class Correlator:
         places = ()
         if step.kind == "task":
             places = state.steps.places_of(step)
-            name = self._task_name(pid, step.key, step.task, closed.end or step.start)
-            memory = self.task_info.setdefault((pid, step.key), wakeups.TaskMemory())
+            name = self.names.at(pid, step.key, step.task, closed.end or step.start)
+            memory = self._memory(pid, step.key)
             wake = wakeups.explain(
                 step.started_by,
                 memory,
@@ -343,8 +375,13 @@ class Correlator:
                 self.names.ended(pid, step.key, closed.end)
             if state.iteration is not None:
                 state.iteration.task_steps.append(wakeups.TaskRun(step.key, name, step.index))
-            for item in step.items:
-                yield item if item.task_name == name else item._replace(task_name=name)
+            if step.items_name == name:  # every item already carries the name
+                self._out.extend(step.items)
+            else:
+                self._out.extend(
+                    item if item.task_name == name else item._replace(task_name=name)
+                    for item in step.items
+                )
             step.items.clear()
         else:
             if step.contains_task_step:
@@ -359,25 +396,30 @@ class Correlator:
             self.selfpipe.note_callback(pid, name, step.fds)
             wake = None
         self.stats.steps += 1
-        yield StepItem(
-            step.kind,
-            pid,
-            state.tid,
-            step.index,
-            step.key,
-            name,
-            step.start,
-            closed.end,
-            step.started_by,
-            closed.ended_by,
-            step.resumed_at,
-            closed.chain,
-            wakeups.awaiting_kind(closed.chain),
-            iteration,
-            step.syscalls,
-            wake,
-            step.nested_ns,
-            places,
+        self._out.append(
+            _new(
+                StepItem,
+                (
+                    step.kind,
+                    pid,
+                    state.tid,
+                    step.index,
+                    step.key,
+                    name,
+                    step.start,
+                    closed.end,
+                    step.started_by,
+                    closed.ended_by,
+                    step.resumed_at,
+                    closed.chain,
+                    wakeups.awaiting_kind(closed.chain),
+                    iteration,
+                    step.syscalls,
+                    wake,
+                    step.nested_ns,
+                    places,
+                ),
+            )
         )
 
     def _is_agent_call(self, state: ThreadState, call: Syscall) -> bool:
@@ -385,10 +427,15 @@ class Correlator:
         if window is not None and call.ts is not None and window[0] <= call.ts <= window[1]:
             return True
         args = call.args
+        if self._ignore_mark not in args:
+            return False
         return any(path in args for path in self.ignore_paths)
 
-    def _syscall(self, state: ThreadState, call: Syscall) -> Iterator:
-        if self._is_agent_call(state, call):
+    def _syscall(self, state: ThreadState, call: Syscall) -> None:
+        window, ts = state.setup_window, call.ts
+        if (window is not None and ts is not None and window[0] <= ts <= window[1]) or (
+            self._ignore_mark in call.args and self._is_agent_call(state, call)
+        ):
             self.stats.agent_syscalls += 1
             return
         self.stats.syscalls += 1
@@ -397,7 +444,12 @@ class Correlator:
             self._note_clone(state, call)
         fd_key, fd_label = self.fds.observe(state.pid, call)
         steps = state.steps
-        open_step = steps.current() if steps is not None else None
+        if steps is None:
+            open_step = None
+        elif steps.tasks:
+            open_step = steps.tasks[-1]
+        else:
+            open_step = steps.callbacks[-1] if steps.callbacks else None
         is_wait = (
             name in SELECTOR_WAITS
             and open_step is None
@@ -408,9 +460,9 @@ class Correlator:
                 state.is_loop = True
                 self.loop_tid.setdefault(state.pid, state.tid)
             if state.iteration is not None:
-                yield self._end_iteration(state, call.ts)
+                self._out.append(self._end_iteration(state, call.ts))
             self._begin_iteration(state, call, fd_key)
-        io = io_direction(name)
+        io = _IO_OF.get(name)
         retval = call.retval
         nbytes = retval if io is not None and retval is not None and retval > 0 else 0
         if open_step is not None:
@@ -427,31 +479,38 @@ class Correlator:
             frame = steps.innermost(call.ts)
             if open_step.kind == "task":
                 caller = steps.caller(open_step.base_depth)
-        item = SyscallItem(
-            call,
-            state.pid,
-            owner,
-            task,
-            task_name,
-            open_step.index if open_step is not None else None,
-            callback,
-            frame,
-            state.iteration.index if state.iteration is not None else None,
-            is_wait,
-            fd_key,
-            fd_label,
-            io,
-            nbytes,
-            caller,
+        item = _new(  # SyscallItem(...) without its Python-level __new__ (the hot path)
+            SyscallItem,
+            (
+                call,
+                state.pid,
+                owner,
+                task,
+                task_name,
+                open_step.index if open_step is not None else None,
+                callback,
+                frame,
+                state.iteration.index if state.iteration is not None else None,
+                is_wait,
+                fd_key,
+                fd_label,
+                io,
+                nbytes,
+                caller,
+            ),
         )
         if open_step is not None and open_step.kind == "task":
             open_step.items.append(item)  # emitted when the step ends (see _close)
+            if len(open_step.items) == 1:
+                open_step.items_name = task_name
+            elif open_step.items_name != task_name:
+                open_step.items_name = None
         else:
-            yield item
+            self._out.append(item)
         if name == "close" and fd_key in self._loop_fds and call.retval == 0:
             # `loop.close()` closed the selector: that loop is over, and its thread is a plain
             # thread again (what it does next, e.g. after `asyncio.run`, blocks no loop).
-            yield from self._end_loop(self._loop_fds.pop(fd_key), call.ts)
+            self._end_loop(self._loop_fds.pop(fd_key), call.ts)
 
     def _owner(self, state: ThreadState, open_step, call: Syscall):
         steps = state.steps
@@ -460,7 +519,7 @@ class Correlator:
             log = self.logs.get(state.pid)
             callback = log.names.get(steps.callbacks[-1].name_id) if log else None
         if open_step is not None and open_step.kind == "task":
-            name = self._task_name(state.pid, open_step.key, open_step.task, call.ts or 0)
+            name = self.names.at(state.pid, open_step.key, open_step.task, call.ts or 0)
             return OWNER_TASK, open_step.key, name, callback
         if open_step is not None:
             return OWNER_CALLBACK, 0, None, callback
@@ -496,10 +555,10 @@ class Correlator:
             state.wait_end = None
         self.stats.iterations += 1
 
-    def _end_loop(self, state: ThreadState, ts: int | None) -> Iterator:
+    def _end_loop(self, state: ThreadState, ts: int | None) -> None:
         """The loop of `state`'s thread closed its selector: its last iteration ends there."""
         if state.iteration is not None:
-            yield self._end_iteration(state, ts)
+            self._out.append(self._end_iteration(state, ts))
         state.is_loop = False
         state.loop_fd = None
         if self.loop_tid.get(state.pid) == state.tid:

@@ -9,6 +9,7 @@ Labels come from strace's `-yy` decoding ("TCP 127.0.0.1:40000->127.0.0.1:5000",
 copies a parent's table into a child (fds are inherited across fork).
 """
 
+from functools import lru_cache
 from typing import NamedTuple
 
 from syscorr.parse.records import Syscall
@@ -26,6 +27,7 @@ def _addr(address) -> str:
     return f"{host}:{address.port}" if address.port is not None else host
 
 
+@lru_cache(maxsize=4096)  # pure, and asked for every call with the same few fds
 def label_of(fdinfo) -> tuple[str, str]:
     """(label, kind) from the parser's FdInfo (strace's -yy decoding); ("fd", "") when bare."""
     if fdinfo is None or not fdinfo.kind:
@@ -71,7 +73,7 @@ class FdTable:
         if entry is None:
             return self._start(pid, fd, label, kind)
         key = (pid, fd, entry.generation)
-        if fdinfo is not None and _better(label, entry.label):
+        if fdinfo is not None and label != entry.label and _better(label, entry.label):
             self._open[slot] = FdEntry(entry.generation, label, kind)
             self.labels[key] = (label, kind)
         return key

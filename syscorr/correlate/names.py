@@ -30,9 +30,12 @@ class TaskNames:
         self._roots: dict[tuple[int, int], str] = {}  # (pid, key) -> root coroutine's qualname
         self._ended: dict[tuple[int, int], int] = {}  # (pid, key) -> end of its last step
         self._shown: dict[tuple[int, int], tuple[str, str]] = {}  # -> (name, as shown)
+        self._now: dict[tuple[int, int], str] = {}  # -> its name now, as shown (`at`'s cache)
 
     def root(self, pid: int, key: int, qualname: str) -> None:
-        self._roots.setdefault((pid, key), qualname)
+        if (pid, key) not in self._roots:
+            self._roots[(pid, key)] = qualname
+            self._now.pop((pid, key), None)
 
     def ended(self, pid: int, key: int, ts: int) -> None:
         self._ended[(pid, key)] = ts
@@ -42,13 +45,18 @@ class TaskNames:
         pending = self._pending.get(pid)
         while pending and (upto is None or pending[0].ts <= upto):
             self._take(pid, pending.popleft())
-        return self.shown(pid, key, self._names.get((pid, key), f"task@{task_id:x}"))
+        shown = self._now.get((pid, key))
+        if shown is None:
+            name = self._names.get((pid, key), f"task@{task_id:x}")
+            shown = self._now[(pid, key)] = self.shown(pid, key, name)
+        return shown
 
     def _take(self, pid: int, named) -> None:
         key = self._task_key(pid, named.task)
         ended = self._ended.get((pid, key))
         if ended is None or named.ts <= ended:  # after its end: a new task with its id()
             self._names[(pid, key)] = named.name
+            self._now.pop((pid, key), None)
 
     def shown(self, pid: int, key: int, name: str) -> str:
         cached = self._shown.get((pid, key))

@@ -35,7 +35,8 @@ POP = {int(EventKind.PY_YIELD): "yield", int(EventKind.PY_RETURN): "return",
        int(EventKind.PY_UNWIND): "unwind"}  # fmt: skip
 _CALL, _YIELD = int(EventKind.CALL), int(EventKind.PY_YIELD)
 _CB_START, _CB_END = int(EventKind.CALLBACK_START), int(EventKind.CALLBACK_END)
-_START = int(EventKind.PY_START)
+_START, _THROW = int(EventKind.PY_START), int(EventKind.PY_THROW)
+_NOTHING = ()  # what `feed` returns when no step closed
 FOREVER = 1 << 62  # a frame's line is known for as long as it stays covered
 PLACES_KEPT = 8  # the largest places of a step, resolved when it ends
 
@@ -56,6 +57,7 @@ class OpenStep:
     key: int = 0  # the engine's task key (id() values are reused after a task ends)
     index: int = 0  # the engine's serial for the step within its process, set when it opens
     items: list = field(default_factory=list)  # the engine's syscall items held until the end
+    items_name: str | None = None  # the task name all `items` carry (None: not all the same)
     nested_ns: int = 0  # time inside steps of other tasks nested in this one (eager tasks)
     places: dict = field(default_factory=dict)  # (code, offset | -1, user (code, off) | None) -> ns
 
@@ -174,80 +176,77 @@ class ThreadSteps:
             return self.tasks[-1]
         return self.callbacks[-1] if self.callbacks else None
 
-    def feed(self, event: AgentEvent) -> list[ClosedStep]:
+    def feed(self, event: AgentEvent) -> list[ClosedStep] | tuple:
         kind = event.kind
         ts = event.ts
         if self.tasks:
             self._spend(ts)
         self._last = ts
+        frames = self.frames
+        if kind >= _CB_START:  # callbacks and the loop's own events (the agent's kinds 8-14)
+            if kind == _CB_START:
+                self.callbacks.append(
+                    OpenStep("callback", event.task, event.code, ts, "callback", len(frames), None)
+                )
+            elif kind == _CB_END and self.callbacks:
+                return [ClosedStep(self.callbacks.pop(), ts, "callback-end", ())]
+            return _NOTHING
         if kind == _CALL:
             self._yielded.clear()
-            frames = self.frames
             if frames and frames[-1][0] == event.code:
                 top = frames[-1]
                 top[1] = event.offset
                 top[2] = ts + (event.span * 1000 if event.span else self.call_fallback_ns)
-            return []
-        if kind in PUSH:
+            return _NOTHING
+        if _START <= kind <= _THROW:  # START, RESUME, THROW: a frame is pushed
             self._yielded.clear()
-            frames = self.frames
             if frames:  # covered: suspended at the await it resumed at, or in a call now
                 below = frames[-1]
                 if kind != _START or ts <= below[2]:
                     below[2] = FOREVER
-            depth = len(frames)
-            if event.task and (not self.tasks or self.tasks[-1].task != event.task):
+            task = event.task
+            if task and (not self.tasks or self.tasks[-1].task != task):
                 for cb in self.callbacks:
                     cb.contains_task_step = True
                 self.tasks.append(
                     OpenStep(
                         "task",
-                        event.task,
+                        task,
                         0,
-                        event.ts,
+                        ts,
                         PUSH[kind],
-                        depth,
+                        len(frames),
                         self.frame(event.code, event.offset),
                     )
                 )
             frames.append([event.code, event.offset, ts])
-            return []
-        if kind in POP:
-            if kind == _YIELD and (not self.frames or self.frames[-1][0] != event.code):
-                # A standard-library coroutine (only its YIELDs are recorded) inside the
-                # innermost recorded frame: part of the await chain, not of the frame stack.
-                self._yielded.append(self.frame(event.code, event.offset))
-                return []
-            if not self.frames:
-                return []
-            code_id = self.frames.pop()[0]
-            if self.frames and self.frames[-1][2] == FOREVER:
-                self.frames[-1][2] = ts  # it goes on after its await: known at this instant
-            if kind == _YIELD:
-                self._yielded.append(self.frame(code_id, event.offset))
-            else:
-                self._yielded.clear()
-            closed = []
-            while self.tasks and len(self.frames) <= self.tasks[-1].base_depth:
-                step = self.tasks.pop()
-                chain = tuple(self._yielded) if kind == _YIELD else ()
-                closed.append(ClosedStep(step, ts, POP[kind], chain))
-                if self.tasks:
-                    self.tasks[-1].nested_ns += ts - step.start
-            return closed
-        if kind == _CB_START:
-            self.callbacks.append(
-                OpenStep(
-                    "callback", event.task, event.code, event.ts, "callback", len(self.frames), None
-                )
-            )
-            return []
-        if kind == _CB_END:
-            if not self.callbacks:
-                return []
-            step = self.callbacks.pop()
-            return [ClosedStep(step, event.ts, "callback-end", ())]
-        return []
+            return _NOTHING
+        # YIELD, RETURN, UNWIND: a frame is popped
+        if kind == _YIELD and (not frames or frames[-1][0] != event.code):
+            # A standard-library coroutine (only its YIELDs are recorded) inside the
+            # innermost recorded frame: part of the await chain, not of the frame stack.
+            self._yielded.append(self.frame(event.code, event.offset))
+            return _NOTHING
+        if not frames:
+            return _NOTHING
+        code_id = frames.pop()[0]
+        if frames and frames[-1][2] == FOREVER:
+            frames[-1][2] = ts  # it goes on after its await: known at this instant
+        if kind == _YIELD:
+            self._yielded.append(self.frame(code_id, event.offset))
+        else:
+            self._yielded.clear()
+        tasks = self.tasks
+        if not tasks or len(frames) > tasks[-1].base_depth:
+            return _NOTHING
+        closed = []
+        while tasks and len(frames) <= tasks[-1].base_depth:
+            step = tasks.pop()
+            chain = tuple(self._yielded) if kind == _YIELD else ()
+            closed.append(ClosedStep(step, ts, POP[kind], chain))
+            if tasks:
+                tasks[-1].nested_ns += ts - step.start
+        return closed
 
     def close_all(self) -> list[ClosedStep]:
         """At the end of the trace: everything still open ends there, marked open."""

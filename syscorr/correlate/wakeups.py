@@ -26,6 +26,8 @@ from syscorr.correlate.model import (
     Wake,
 )
 
+_MISSING = object()
+
 
 class CallbackRun(NamedTuple):
     """A callback the loop ran in an iteration."""
@@ -70,10 +72,23 @@ class SelfPipe:
             self.last_poke[pid] = (tid, call.ts or 0)
 
 
+_KIND_OF: dict[tuple, str | None] = {}
+KINDS_KEPT = 4096  # distinct await chains remembered (the cache starts over when full)
+
+
 def awaiting_kind(chain: tuple[Frame, ...]) -> str | None:
     """What a suspended task waits on, from its await chain (innermost first)."""
     if not chain:
         return None
+    kind = _KIND_OF.get(chain, _MISSING)
+    if kind is _MISSING:
+        if len(_KIND_OF) >= KINDS_KEPT:
+            _KIND_OF.clear()
+        kind = _KIND_OF[chain] = _awaiting_kind(chain)
+    return kind
+
+
+def _awaiting_kind(chain: tuple[Frame, ...]) -> str | None:
     for frame in chain:
         where = frame.filename.replace("\\", "/")
         name = frame.qualname
@@ -119,26 +134,6 @@ def safe_timeout(call) -> int | None:
     return None if timeout is None or timeout < 0 else timeout
 
 
-def _fd_candidates(iteration, own_fds: set):
-    """(fd, detail, is_own, callback index) for each callback in `iteration` that did I/O on
-    (or used) a ready fd."""
-    ready = {fd for fd, _ in iteration.ready}
-    found = []
-    for run in iteration.callbacks:
-        for call_name, fd_key, nbytes in run.io:
-            if fd_key[1] in ready:
-                detail = f"{call_name} {nbytes} bytes in {run.name}"
-                found.append((fd_key[1], detail, fd_key in own_fds, run.index))
-                break
-        else:
-            for fd_key in run.fds:
-                if fd_key[1] in ready:
-                    detail = f"handled by {run.name}"
-                    found.append((fd_key[1], detail, fd_key in own_fds, run.index))
-                    break
-    return found
-
-
 # For each kind of wait, the causes to try, best first.
 PREFERENCE = {
     "sleep": ("timer", "callback", "task", "fd", "thread"),
@@ -150,63 +145,148 @@ DEFAULT_PREFERENCE = ("own-fd", "thread", "callback", "task", "fd", "timer")
 TIMER_CALLBACKS = ("_set_result_unless_cancelled", "TimerHandle")
 
 
-def _candidates(iteration, memory: TaskMemory, selfpipe: SelfPipe, pid: int) -> dict:
-    """cause -> Wake, for what `iteration` offers."""
-    found: dict[str, Wake] = {}
+class Offer:
+    """What one iteration offers as wake causes, indexed as its callbacks arrive: each step's
+    query costs what its own fds and the self-pipe's fds cost, not what the iteration holds
+    (10,000 tasks woken in one iteration made the plain scan quadratic).
+
+    A callback that did I/O on (or used) a ready fd is a hit: its first such I/O, else its
+    first such fd, in its own order. Hits are kept in run order; `claimed` (ready fds already
+    named as a step's cause) only grows, so the first unclaimed hit moves forward only."""
+
+    __slots__ = ("ready_at", "hits", "first_hit", "next_free", "seen", "timer", "plain")
+
+    def __init__(self, ready: tuple) -> None:
+        self.ready_at: dict[int, int] = {}  # fd -> its first position in the ready list
+        for position, (fd, _) in enumerate(ready):
+            self.ready_at.setdefault(fd, position)
+        self.hits: list[tuple] = []  # (fd, fd key, detail, callback index), in run order
+        self.first_hit: dict[tuple, int] = {}  # fd key -> position of its first hit
+        self.next_free = 0  # no hit before this one is unclaimed
+        self.seen = 0  # callbacks of the iteration indexed so far
+        self.timer: CallbackRun | None = None  # the last timer callback
+        self.plain: CallbackRun | None = None  # the last callback that did no I/O
+
+    def catch_up(self, iteration) -> None:
+        callbacks = iteration.callbacks
+        if self.seen == len(callbacks):
+            return
+        ready, timed_out = self.ready_at, iteration.timed_out
+        for run in callbacks[self.seen :]:
+            hit = None
+            for call_name, fd_key, nbytes in run.io:
+                if fd_key[1] in ready:
+                    hit = (fd_key[1], fd_key, f"{call_name} {nbytes} bytes in {run.name}")
+                    break
+            else:
+                for fd_key in run.fds:
+                    if fd_key[1] in ready:
+                        hit = (fd_key[1], fd_key, f"handled by {run.name}")
+                        break
+            if hit is not None:
+                self.first_hit.setdefault(hit[1], len(self.hits))
+                self.hits.append((*hit, run.index))
+            timer = run.name.startswith(TIMER_CALLBACKS)
+            if timer:
+                self.timer = run
+            if not (run.io or run.name.endswith("_read_from_self") or (timed_out and timer)):
+                self.plain = run
+        self.seen = len(callbacks)
+
+    def free_hit(self, claimed: set) -> tuple | None:
+        """The first hit whose fd no step has claimed."""
+        hits = self.hits
+        while self.next_free < len(hits) and hits[self.next_free][0] in claimed:
+            self.next_free += 1
+        return hits[self.next_free] if self.next_free < len(hits) else None
+
+    def own_hit(self, claimed: set, own: set, step_fds) -> tuple | None:
+        """The first unclaimed hit on one of the task's fds (`own` or `step_fds`)."""
+        hits = self.hits
+        if len(own) + len(step_fds) > len(hits):
+            for hit in hits:
+                if hit[0] not in claimed and (hit[1] in own or hit[1] in step_fds):
+                    return hit
+            return None
+        best = None
+        first_hit = self.first_hit
+        for fds in (own, step_fds):
+            for fd_key in fds:
+                position = first_hit.get(fd_key)
+                # every hit on one fd key shares its fd number: claimed or not together
+                if position is not None and (best is None or position < best):
+                    if hits[position][0] not in claimed:
+                        best = position
+        return hits[best] if best is not None else None
+
+
+def _offer(iteration) -> Offer:
+    offer = iteration.offer
+    if offer is None:
+        offer = iteration.offer = Offer(iteration.ready)
+    offer.catch_up(iteration)
+    return offer
+
+
+def _cause(cause: str, iteration, offer: Offer, memory, step_fds, selfpipe, pid) -> Wake | None:
+    """The Wake `iteration` offers for `cause`, or None."""
     index = iteration.index
-    claimed = iteration.claimed
-    hits = [h for h in _fd_candidates(iteration, memory.fds) if h[0] not in claimed]
-    for fd, detail, own, step in hits:
-        if own and "own-fd" not in found:
-            found["own-fd"] = Wake(WAKE_FD, index, fd, detail, step=step)
-    if hits:
-        fd, detail, _, step = hits[0]
-        found["fd"] = Wake(WAKE_FD, index, fd, detail, step=step)
-    pipe_fds = selfpipe.read_fds.get(pid, set())
-    pipe_ready = [fd for fd, _ in iteration.ready if fd in pipe_fds]
-    if pipe_ready:
+    if cause == "own-fd" or cause == "fd":
+        if cause == "fd":
+            hit = offer.free_hit(iteration.claimed)
+        else:
+            hit = offer.own_hit(iteration.claimed, memory.fds, step_fds)
+        return None if hit is None else Wake(WAKE_FD, index, hit[0], hit[2], step=hit[3])
+    if cause == "thread":
+        pipe_fds = selfpipe.read_fds.get(pid)
+        if not pipe_fds:
+            return None
+        ready_at = offer.ready_at
+        if len(pipe_fds) < len(ready_at):
+            positions = [ready_at[fd] for fd in pipe_fds if fd in ready_at]
+            first = iteration.ready[min(positions)][0] if positions else None
+        else:
+            first = next((fd for fd, _ in iteration.ready if fd in pipe_fds), None)
+        if first is None:
+            return None
         poke = selfpipe.last_poke.get(pid)
-        found["thread"] = Wake(
+        return Wake(
             WAKE_THREAD,
             index,
-            pipe_ready[0],
+            first,
             "another thread woke the loop through its self-pipe (call_soon_threadsafe)",
             f"thread {poke[0]}" if poke else None,
         )
-    timer_callbacks = [cb for cb in iteration.callbacks if cb.name.startswith(TIMER_CALLBACKS)]
-    if iteration.timed_out and (timer_callbacks or not iteration.callbacks):
-        found["timer"] = Wake(
+    if cause == "timer":
+        if not iteration.timed_out or (offer.timer is None and iteration.callbacks):
+            return None
+        return Wake(
             WAKE_TIMER,
             index,
             detail="the loop's wait timed out for a timer",
-            step=timer_callbacks[-1].index if timer_callbacks else None,
+            step=offer.timer.index if offer.timer is not None else None,
         )
-    plain = [
-        cb
-        for cb in iteration.callbacks
-        if not cb.io
-        and not cb.name.endswith("_read_from_self")
-        and not (iteration.timed_out and cb.name.startswith(TIMER_CALLBACKS))
-    ]
-    if plain:
-        last = plain[-1]
-        found["callback"] = Wake(
+    if cause == "callback":
+        last = offer.plain
+        if last is None:
+            return None
+        return Wake(
             WAKE_CALLBACK,
             index,
             by=last.name,
             detail=f"{last.name} resolved what it awaited",
             step=last.index,
         )
-    if iteration.task_steps:
+    if cause == "task" and iteration.task_steps:
         other = iteration.task_steps[-1]
-        found["task"] = Wake(
+        return Wake(
             WAKE_TASK,
             index,
             by=other.name,
             detail=f"a step of {other.name} resolved what it awaited",
             step=other.index,
         )
-    return found
+    return None
 
 
 def explain(
@@ -225,15 +305,13 @@ def explain(
     if memory.suspended_at and memory.suspended_at[0].qualname.endswith("__sleep0"):
         index = previous.index if previous else None
         return Wake(WAKE_YIELDED, index, detail="sleep(0) yielded; the task rescheduled itself")
-    kind = awaiting_kind(memory.suspended_at)
-    order = PREFERENCE.get(kind, DEFAULT_PREFERENCE)
-    own = TaskMemory(memory.suspended_at, memory.fds | set(step_fds))
+    order = PREFERENCE.get(awaiting_kind(memory.suspended_at), DEFAULT_PREFERENCE)
     for iteration in (previous, current):
         if iteration is None:
             continue
-        found = _candidates(iteration, own, selfpipe, pid)
+        offer = _offer(iteration)
         for cause in order:
-            wake = found.get(cause)
+            wake = _cause(cause, iteration, offer, memory, step_fds, selfpipe, pid)
             if wake is not None:
                 if wake.fd is not None and wake.cause == WAKE_FD:
                     iteration.claimed.add(wake.fd)

@@ -195,6 +195,7 @@ def _walk(data: mmap.mmap, log: "_LogBuilder") -> Iterator[AgentEvent]:
     pos, end = _header.size, len(data)
     seq = 0
     iter_unpack, search = _event.iter_unpack, _NOT_AN_EVENT.search
+    new, event_type = tuple.__new__, AgentEvent  # AgentEvent(...) without its Python __new__
     try:
         while pos < end:
             kind = data[pos]
@@ -211,7 +212,8 @@ def _walk(data: mmap.mmap, log: "_LogBuilder") -> Iterator[AgentEvent]:
                 chunk = data[pos : pos + run * size]
                 for kind, flags, reserved, tid, ts, task, code, offset in iter_unpack(chunk):
                     # a plain int: comparisons with EventKind work, and hashing it is cheap
-                    yield AgentEvent(kind, tid, ts, task, code, offset, seq, flags << 16 | reserved)
+                    yield new(event_type, (kind, tid, ts, task, code, offset, seq,
+                                           flags << 16 | reserved))  # fmt: skip
                     seq += 1
                 pos += run * size
                 log.event_count = seq
