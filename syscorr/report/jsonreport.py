@@ -4,17 +4,22 @@ Contract: `render(summary, stream, options)` writes one JSON object to the text 
 given, following docs/report-schema.json (explained in docs/report-json.md), version
 `SCHEMA_VERSION`. The object is written piece by piece: the small parts first (version, meta,
 rules, accounts, findings), then the `iterations`, `steps` and `syscalls` arrays with one element
-per line, then warnings and statistics. Only one element is ever encoded at a time, so memory
-beyond the summary's kept items stays constant and a reader can stream the arrays line by line.
-Items are written in time order. Timeline filters in `options["filters"]` (task, fd, pid,
-syscalls, since/until; not --limit) narrow the three item arrays, never the accounts.
+per line, then warnings and statistics. `JsonExport` is the streaming form the CLI uses: it
+encodes each item as the summary pass makes it and spills the text to a `SortedSpill`, so memory
+stays bounded whatever the trace's size; `render(summary, ...)` writes a summary's kept items
+through it. Items are written in time order. Timeline filters in `options["filters"]` (task,
+fd, pid, syscalls, since/until; not --limit) narrow the three item arrays, never the accounts.
 """
 
 import json
 from collections.abc import Iterable
+from itertools import count
 
 from syscorr.analysis.summary import TraceSummary
 from syscorr.correlate.model import Frame, IterationItem, StepItem, SyscallItem, Wake, item_time
+from syscorr.report.spill import SortedSpill
+
+RUN_RECORDS = 50_000  # encoded items held in memory before a sorted run goes to disk
 
 SCHEMA_VERSION = 1
 FORMAT_NAME = "syscorr-report"
@@ -236,11 +241,10 @@ def stats_json(summary: TraceSummary) -> dict:
     }
 
 
-def _item_filter(options: dict, origin: int | None):
-    filt = options.get("filters")
-    if filt is None:
-        return None, None
-    described = {
+def _described(filt) -> dict | None:
+    if filt is None or not filt.narrows:
+        return None
+    return {
         "tasks": sorted(filt.tasks),
         "fds": sorted(filt.fds),
         "pids": sorted(filt.pids),
@@ -248,16 +252,80 @@ def _item_filter(options: dict, origin: int | None):
         "since_s": filt.since_s,
         "until_s": filt.until_s,
     }
-    if not any(described.values()) and filt.since_s is None and filt.until_s is None:
-        return None, None
-
-    def keeps(item, ts) -> bool:
-        return filt.keeps(item) and filt.in_window(ts, origin)
-
-    return keeps, described
 
 
-_ts_of = item_time  # when an item began (see syscorr.correlate.model)
+_ARRAYS = ((IterationItem, iteration_json), (StepItem, step_json), (SyscallItem, syscall_json))
+_ARRAY_OF = {kind: (n, encode) for n, (kind, encode) in enumerate(_ARRAYS)}
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class JsonExport:
+    """The streaming JSON writer: `observe(item)` during the summary pass encodes each item the
+    filters keep and spills it (array, start time, serial, text); `write(summary, stream)`
+    writes the document, the arrays in time order from the spill."""
+
+    def __init__(self, options: dict | None = None) -> None:
+        self.options = options or {}
+        self.filt = self.options.get("filters")
+        self.spill = SortedSpill(RUN_RECORDS)
+        self._serial = count()
+
+    def observe(self, item) -> None:
+        if self.filt is not None and not self.filt.keeps(item):
+            return
+        number, encode = _ARRAY_OF[type(item)]
+        self.spill.add((number, item_time(item), next(self._serial), _dumps(encode(item))))
+
+    def write(self, summary: TraceSummary, stream, progress=None) -> None:
+        try:
+            self._write(summary, stream, progress)
+        finally:
+            self.spill.close()
+
+    def _write(self, summary: TraceSummary, stream, progress) -> None:
+        origin = summary.accounts.first_ts
+        filt = self.filt
+        windowed = filt is not None and (filt.since_s is not None or filt.until_s is not None)
+        rules = summary.rules
+        out = _ObjectWriter(stream)
+        out.member("format", FORMAT_NAME)
+        out.member("schema_version", SCHEMA_VERSION)
+        out.member("trace", str(summary.loaded.trace.path))
+        out.member("meta", summary.meta)
+        out.member("has_agent", summary.has_agent)
+        out.member(
+            "rules",
+            {
+                "block_ns": rules.block_ns,
+                "step_ns": rules.step_ns,
+                "forbidden": sorted(rules.forbidden),
+            },
+        )
+        out.member("filters", _described(filt))
+        out.member("accounts", accounts_json(summary))
+        out.array(
+            "findings",
+            (finding_json(f) for f in sorted(summary.findings, key=lambda f: f.ts or 0)),
+        )
+        records = self.spill.sorted()
+        written = 0
+        pending = next(records, None)
+        for number, name in enumerate(_ARRAY_NAMES):
+            out.open_array(name)
+            while pending is not None and pending[0] == number:
+                if not windowed or filt.in_window(pending[1], origin):
+                    out.element(pending[3])
+                written += 1
+                if progress is not None and written % 10_000 == 0:
+                    progress(written)
+                pending = next(records, None)
+            out.close_array()
+        out.member("warnings", list(summary.warnings))
+        out.member("stats", stats_json(summary))
+        out.close()
+
+
+_ARRAY_NAMES = ("iterations", "steps", "syscalls")
 
 
 class _ObjectWriter:
@@ -286,41 +354,25 @@ class _ObjectWriter:
         self.stream.write("\n]" if count else "[]")
         return count
 
+    def open_array(self, key: str) -> None:
+        self._key(key)
+        self._count = 0
+
+    def element(self, text: str) -> None:
+        self.stream.write("[\n" if self._count == 0 else ",\n")
+        self.stream.write(text)
+        self._count += 1
+
+    def close_array(self) -> None:
+        self.stream.write("\n]" if self._count else "[]")
+
     def close(self) -> None:
         self.stream.write("{}\n" if self.first else "\n}\n")
 
 
 def render(summary: TraceSummary, stream, options: dict | None = None) -> None:
-    options = options or {}
-    origin = summary.accounts.first_ts
-    keeps, described = _item_filter(options, origin)
-    items = summary.items
-    if keeps is not None:
-        items = [item for item in items if keeps(item, _ts_of(item))]
-    items = sorted(items, key=_ts_of)
-    rules = summary.rules
-    out = _ObjectWriter(stream)
-    out.member("format", FORMAT_NAME)
-    out.member("schema_version", SCHEMA_VERSION)
-    out.member("trace", str(summary.loaded.trace.path))
-    out.member("meta", summary.meta)
-    out.member("has_agent", summary.has_agent)
-    out.member(
-        "rules",
-        {
-            "block_ns": rules.block_ns,
-            "step_ns": rules.step_ns,
-            "forbidden": sorted(rules.forbidden),
-        },
-    )
-    out.member("filters", described)
-    out.member("accounts", accounts_json(summary))
-    out.array(
-        "findings", (finding_json(f) for f in sorted(summary.findings, key=lambda f: f.ts or 0))
-    )
-    out.array("iterations", (iteration_json(i) for i in items if type(i) is IterationItem))
-    out.array("steps", (step_json(s) for s in items if type(s) is StepItem))
-    out.array("syscalls", (syscall_json(c) for c in items if type(c) is SyscallItem))
-    out.member("warnings", list(summary.warnings))
-    out.member("stats", stats_json(summary))
-    out.close()
+    """The document for a summary whose items were kept (tests, small traces)."""
+    export = JsonExport(options)
+    for item in summary.items:
+        export.observe(item)
+    export.write(summary, stream)
