@@ -5,7 +5,9 @@ test attribution there is one <testcase> per rule (max-block-ms, max-step-ms,
 forbidden-syscalls); with it (a pytest session traced with the syscorr plugin) one per test,
 named like pytest's own report (classname `tests.test_x.Class`, name `test_y`), plus
 `outside tests` when violations happened outside any test. A failing case has a <failure>
-whose message starts with the first violation's `file:line` and whose text lists them all.
+whose message starts with the first violation's `file:line` and whose text lists them all. Every
+string goes through `_clean`: well-formed XML whatever the trace holds, nothing a terminal or a CI
+runner would act on.
 """
 
 import re
@@ -13,14 +15,18 @@ import xml.etree.ElementTree as ET
 
 from syscorr.check.evaluate import RULES, CheckResult, Violation
 from syscorr.check.locations import location
+from syscorr.report.safe import guard_line, safe
 
 OUTSIDE_TESTS = "outside tests"
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _clean(text: str) -> str:
-    """Text from the trace with the characters XML 1.0 cannot carry replaced."""
-    return _NOT_XML.sub("\ufffd", text)
+    """Text from the trace made safe to show and to carry in XML 1.0: each line's control
+    characters escaped (syscorr.report.safe), no line a CI workflow command, and any character
+    XML cannot carry (U+FFFE, U+FFFF) replaced."""
+    lines = [guard_line(safe(line)) for line in text.split("\n")]
+    return _NOT_XML.sub("\ufffd", "\n".join(lines))
 
 
 def _failure(case: ET.Element, violations: list[Violation]) -> None:
@@ -74,8 +80,8 @@ def build_junit(result: CheckResult) -> ET.ElementTree:
         skipped="0",
     )
     properties = ET.SubElement(suite, "properties")
-    ET.SubElement(properties, "property", name="trace", value=result.trace)
-    ET.SubElement(properties, "property", name="policy", value=result.policy.describe())
+    ET.SubElement(properties, "property", name="trace", value=_clean(result.trace))
+    ET.SubElement(properties, "property", name="policy", value=_clean(result.policy.describe()))
     for classname, name, violations in cases:
         case = ET.SubElement(suite, "testcase", classname=_clean(classname), name=_clean(name))
         if violations:

@@ -23,14 +23,14 @@ import typer
 from rich.console import Console
 
 from syscorr.errors import SyscorrError, UsageError
-from syscorr.report.safe import GuardedStream
+from syscorr.report.safe import GuardedStream, guard_line, safe
 from syscorr.trace.directory import TraceDir
 
 PROGRESS_BYTES = 20 << 20  # logs larger than this get a progress bar in a terminal
 
 
 def fail(err: SyscorrError) -> NoReturn:
-    print(f"syscorr: error: {err}", file=sys.stderr)
+    print(guard_line(safe(f"syscorr: error: {err}")), file=sys.stderr)
     raise typer.Exit(err.exit_code)
 
 

@@ -2,7 +2,8 @@
 
 Contract: `render_summary(summary, console, top=N)` writes to the rich Console it is given (the
 caller owns the stream, width and colour); the findings come first, right after a short header,
-so the answer is on the first screen. Nothing is read from disk here.
+so the answer is on the first screen. Nothing is read from disk here. Every string from the
+trace reaches the console as a rich `Text` through syscorr.report.safe: escaped, never markup.
 """
 
 import shlex
@@ -13,6 +14,7 @@ from rich.text import Text
 
 from syscorr.analysis.summary import TraceSummary
 from syscorr.report.fmt import clip, ms, size
+from syscorr.report.safe import text as safe_text
 
 
 def _table(title: str, columns: tuple[tuple[str, str], ...]) -> Table:
@@ -51,11 +53,14 @@ def _header(summary: TraceSummary, console: Console) -> None:
     iterations = sum(loop.iterations for loop in acc.loops.values())
     calls = sum(s.calls + s.unfinished for s in acc.syscalls.values())
     processes = {t.pid for t in acc.threads.values()}
-    console.print(Text("syscorr report", style="bold") + Text(f"  {summary.loaded.trace.path}"))
-    console.print(f"command   {clip(command, 200)}")
+    path = summary.loaded.trace.path
+    console.print(Text("syscorr report", style="bold") + safe_text(f"  {path}"))
+    console.print(safe_text(f"command   {clip(command, 200)}"))
     console.print(
-        f"ran       {ms(span)}, {ended}; {backend.get('name', '?')} "
-        f"{backend.get('version') or '(version unknown)'}"
+        safe_text(
+            f"ran       {ms(span)}, {ended}; {backend.get('name', '?')} "
+            f"{backend.get('version') or '(version unknown)'}"
+        )
     )
     console.print(
         f"recorded  {calls} syscalls in {len(processes)} process(es), {len(acc.threads)} "
@@ -63,8 +68,11 @@ def _header(summary: TraceSummary, console: Console) -> None:
     )
     if not summary.has_agent:
         console.print(
-            "[yellow]no agent events: syscalls are not attributed to tasks "
-            "(record with `syscorr run` to get tasks, coroutines and lines)[/]"
+            Text(
+                "no agent events: syscalls are not attributed to tasks "
+                "(record with `syscorr run` to get tasks, coroutines and lines)",
+                style="yellow",
+            )
         )
 
 
@@ -74,17 +82,20 @@ def _findings(summary: TraceSummary, console: Console, top: int) -> None:
     console.print()
     if not findings:
         console.print(
-            f"[green]No blocking found:[/] no syscall on a loop thread took ≥ {ms(rules.block_ns)}"
-            f" and no step ran ≥ {ms(rules.step_ns)}."
+            Text("No blocking found:", style="green")
+            + Text(
+                f" no syscall on a loop thread took ≥ {ms(rules.block_ns)}"
+                f" and no step ran ≥ {ms(rules.step_ns)}."
+            )
         )
         return
     console.print(Text(f"Findings ({len(findings)})", style="bold red"))
     for finding in findings[:top]:
-        line = Text("  ✗ ", style="red") + Text(finding.message())
+        line = Text("  ✗ ", style="red") + safe_text(finding.message())
         console.print(line)
         if finding.syscall:
             console.print(
-                Text(
+                safe_text(
                     f"      log line {finding.lineno}: "
                     f"{finding.syscall}({clip(finding.detail, 70)})",
                     style="dim",
@@ -93,7 +104,7 @@ def _findings(summary: TraceSummary, console: Console, top: int) -> None:
                 overflow="ellipsis",
             )
     if len(findings) > top:
-        console.print(f"  … and {len(findings) - top} more (--top N shows more)")
+        console.print(Text(f"  … and {len(findings) - top} more (--top N shows more)"))
 
 
 def _loops(summary: TraceSummary, console: Console) -> None:
@@ -106,13 +117,17 @@ def _loops(summary: TraceSummary, console: Console) -> None:
         total = loop.busy_ns + loop.waited_ns
         busy_pct = 100 * loop.busy_ns / total if total else 0
         console.print(
-            f"  thread {loop.tid} (pid {loop.pid}): {loop.iterations} iterations, "
-            f"busy {ms(loop.busy_ns)} ({busy_pct:.0f}%), waiting in the selector "
-            f"{ms(loop.waited_ns)}"
+            Text(
+                f"  thread {loop.tid} (pid {loop.pid}): {loop.iterations} iterations, "
+                f"busy {ms(loop.busy_ns)} ({busy_pct:.0f}%), waiting in the selector "
+                f"{ms(loop.waited_ns)}"
+            )
         )
         console.print(
-            f"    worst lag {ms(loop.worst_busy_ns)} (iteration {loop.worst_iteration}: the "
-            "longest stretch between two selector waits)"
+            Text(
+                f"    worst lag {ms(loop.worst_busy_ns)} (iteration {loop.worst_iteration}: the "
+                "longest stretch between two selector waits)"
+            )
         )
 
 
@@ -138,19 +153,19 @@ def _tasks(summary: TraceSummary, console: Console, top: int) -> None:
             f"{cause} ×{n}" for cause, n in sorted(task.wakes.items(), key=lambda kv: -kv[1])
         )
         table.add_row(
-            task.name,
+            safe_text(task.name),
             str(task.steps),
             ms(task.running_ns),
             ms(task.waiting_ns),
             str(task.syscalls),
             size(task.bytes_in),
             size(task.bytes_out),
-            wakes,
+            safe_text(wakes),
         )
     console.print()
     console.print(table)
     if len(tasks) > top:
-        console.print(f"  … {len(tasks) - top} more tasks")
+        console.print(Text(f"  … {len(tasks) - top} more tasks"))
 
 
 def _sockets(summary: TraceSummary, console: Console, top: int) -> None:
@@ -177,12 +192,12 @@ def _sockets(summary: TraceSummary, console: Console, top: int) -> None:
     for fd in socks[:top]:
         table.add_row(
             f"{fd.pid}:{fd.fd}",
-            fd.label,
+            safe_text(fd.label),
             size(fd.bytes_in),
             size(fd.bytes_out),
             str(fd.calls),
             str(fd.eagain),
-            clip(", ".join(sorted(fd.tasks)), 40),
+            safe_text(clip(", ".join(sorted(fd.tasks)), 40)),
         )
     console.print()
     console.print(table)
@@ -199,11 +214,13 @@ def _threads(summary: TraceSummary, console: Console, top: int) -> None:
             else ("worker" if "thread" in thread.owners else "process")
         )
         console.print(
-            f"  {thread.tid} (pid {thread.pid}, {role}): {thread.syscalls} syscalls, "
-            f"{ms(thread.syscall_ns)} in syscalls"
+            Text(
+                f"  {thread.tid} (pid {thread.pid}, {role}): {thread.syscalls} syscalls, "
+                f"{ms(thread.syscall_ns)} in syscalls"
+            )
         )
     if len(threads) > top:
-        console.print(f"  … {len(threads) - top} more threads")
+        console.print(Text(f"  … {len(threads) - top} more threads"))
 
 
 def render_summary(summary: TraceSummary, console: Console, top: int = 10) -> None:
@@ -216,4 +233,4 @@ def render_summary(summary: TraceSummary, console: Console, top: int = 10) -> No
     if summary.warnings:
         console.print()
         for warning in summary.warnings:
-            console.print(Text("warning: ", style="yellow") + Text(warning))
+            console.print(Text("warning: ", style="yellow") + safe_text(warning))
