@@ -212,8 +212,15 @@ def blocking(story, summary: TraceSummary, facts: Facts) -> None:
     for finding in found[:MAX_FINDINGS]:
         who = f"task {finding.task}" if finding.task else finding.where
         at = story.where(finding.frame) if finding.frame else "?"
-        what = f"{finding.syscall}()" if finding.syscall else "the step itself (CPU work)"
-        lines.append(f"{who} at {at}: {what} held the loop for {ms(finding.duration_ns)}")
+        if finding.syscall:
+            lines.append(
+                f"{who} at {at}: {finding.syscall}() held the loop for {ms(finding.duration_ns)}"
+            )
+            continue
+        lines.append(
+            f"{who} at {at}: the step held the loop for {ms(finding.duration_ns)}, "
+            + _step_time(facts.long_step(finding.pid, finding.tid, finding.ts), finding)
+        )
     story.evidence(lines)
     loops = list(summary.accounts.loops.values())
     if loops:
@@ -225,6 +232,27 @@ def blocking(story, summary: TraceSummary, facts: Facts) -> None:
             "the asynchronous version (asyncio.sleep, asyncio streams, loop.sock_recv) or to "
             "move the blocking call to a thread with `await asyncio.to_thread(...)`."
         )
+
+
+def _step_time(entry, finding) -> str:
+    """Where a long step's time went, as far as the trace shows: waiting in syscalls, or not."""
+    if entry is None:
+        return "in code the trace cannot break down (its syscalls were not kept)"
+    total = finding.duration_ns or 1
+    waited = entry.syscall_ns
+    names = sorted(entry.by_name.items(), key=lambda kv: -kv[1][1])[:3]
+    named = ", ".join(f"{name} ×{n} {ms(ns)}" for name, (n, ns) in names)
+    if waited >= total / 2:
+        return f"{ms(waited)} of it waiting in syscalls ({named}), not running Python code"
+    if waited:
+        return (
+            f"{ms(waited)} of it in syscalls ({named}); the rest ran Python code without "
+            "making a syscall (CPU work, or calls outside the traced syscall set)"
+        )
+    return (
+        "making no traced syscall: CPU work in Python code (or calls outside the traced "
+        "syscall set)"
+    )
 
 
 def notes(story, summary: TraceSummary, facts: Facts) -> None:
