@@ -47,7 +47,7 @@ VARINT, FIXED64, LENGTH = 0, 1, 2
 _U64 = (1 << 64) - 1
 
 
-def varint(n: int) -> bytes:
+def _encode_varint(n: int) -> bytes:
     n &= _U64  # negative int64 values are written as their two's complement
     out = bytearray()
     while n > 0x7F:
@@ -57,12 +57,22 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
+_SMALL = tuple(_encode_varint(n) for n in range(1 << 14))  # tags, lengths, small values
+
+
+def varint(n: int) -> bytes:
+    if 0 <= n < 16384:
+        return _SMALL[n]
+    return _encode_varint(n)
+
+
 def field_varint(number: int, value: int) -> bytes:
-    return varint(number << 3 | VARINT) + varint(value)
+    return _SMALL[number << 3 | VARINT] + (_SMALL[value] if 0 <= value < 16384 else varint(value))
 
 
 def field_bytes(number: int, value: bytes) -> bytes:
-    return varint(number << 3 | LENGTH) + varint(len(value)) + value
+    n = len(value)
+    return _SMALL[number << 3 | LENGTH] + (_SMALL[n] if n < 16384 else varint(n)) + value
 
 
 def field_str(number: int, value: str) -> bytes:
@@ -77,8 +87,13 @@ def field_double(number: int, value: float) -> bytes:
     return varint(number << 3 | FIXED64) + struct.pack("<d", value)
 
 
+_NAMES: dict = {}  # annotation name -> its encoded field
+
+
 def annotation(name: str, value) -> bytes:
-    body = field_str(DA_NAME, name)
+    body = _NAMES.get(name)
+    if body is None:
+        body = _NAMES[name] = field_str(DA_NAME, name)
     if isinstance(value, bool):
         body += field_varint(DA_BOOL, int(value))
     elif isinstance(value, int):
