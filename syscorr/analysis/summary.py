@@ -50,6 +50,14 @@ class TraceSummary:
     def task_names(self) -> dict:
         return {key: t.name for key, t in self.accounts.tasks.items()}
 
+    @property
+    def thread_names(self) -> dict[int, str]:
+        """tid -> the thread's name as the agent saw it (threading.Thread.name)."""
+        names: dict[int, str] = {}
+        for log in self.loaded.agent_logs:
+            names.update(log.threads)
+        return names
+
 
 def summarize_trace(
     trace: "str | directory.TraceDir | None",

@@ -56,6 +56,7 @@ class StreamedLayout:
             end = max(origin, min(end, hint + int(filters.until_s * 1e9)))
         self.end = end
         loops = set(summary.accounts.loops)
+        thread_names = summary.thread_names
         tracks = []
         self.task_names: dict = {}
         for uid in sink.tracks.values():
@@ -64,7 +65,9 @@ class StreamedLayout:
                 name = _process_name(summary, pid)
             elif kind == "thread":
                 loop = tid in loops
-                name = f"thread {tid}" + (" (event loop)" if loop else "")
+                named = thread_names.get(tid)
+                name = f"thread {tid}" + (f" {named}" if named else "")
+                name += " (event loop)" if loop else ""
                 sort = 0 if loop else 2
             else:
                 account = summary.accounts.tasks.get((pid, task_key))

@@ -205,6 +205,7 @@ def _sockets(summary: TraceSummary, console: Console, top: int) -> None:
 
 def _threads(summary: TraceSummary, console: Console, top: int) -> None:
     threads = sorted(summary.accounts.threads.values(), key=lambda t: -t.syscalls)
+    names = summary.thread_names
     console.print()
     console.print(Text("Threads", style="bold"))
     for thread in threads[:top]:
@@ -213,10 +214,11 @@ def _threads(summary: TraceSummary, console: Console, top: int) -> None:
             if thread.is_loop
             else ("worker" if "thread" in thread.owners else "process")
         )
+        name = names.get(thread.tid)
         console.print(
-            Text(
-                f"  {thread.tid} (pid {thread.pid}, {role}): {thread.syscalls} syscalls, "
-                f"{ms(thread.syscall_ns)} in syscalls"
+            safe_text(
+                f"  {thread.tid}{f' {name}' if name else ''} (pid {thread.pid}, {role}): "
+                f"{thread.syscalls} syscalls, {ms(thread.syscall_ns)} in syscalls"
             )
         )
     if len(threads) > top:
