@@ -2,12 +2,15 @@
 
 Contract: `write_json(result, stream)` writes {"trace", "passed", "policy", "violations": [...],
 "allowed", "tests", "warnings"}; each violation has rule, kind, message, file (absolute or as
-recorded), line, function, task, callback, syscall, duration_ms, test, pid, log_line.
+recorded), line, function, task, callback, syscall, duration_ms, test, pid, log_line. Strings
+keep the trace's text exactly (JSON escapes control characters; `##[` is written `#\\u0023[` so
+no CI runner reads a command in stdout).
 """
 
 import json
 
 from syscorr.check.evaluate import CheckResult, Violation
+from syscorr.report.safe import json_inert
 
 
 def violation_dict(violation: Violation) -> dict:
@@ -39,5 +42,4 @@ def write_json(result: CheckResult, stream) -> None:
         "tests": result.tests,
         "warnings": result.warnings,
     }
-    json.dump(data, stream, indent=2)
-    stream.write("\n")
+    stream.write(json_inert(json.dumps(data, indent=2)) + "\n")

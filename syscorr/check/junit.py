@@ -22,11 +22,10 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _clean(text: str) -> str:
-    """Text from the trace made safe to show and to carry in XML 1.0: each line's control
-    characters escaped (syscorr.report.safe), no line a CI workflow command, and any character
-    XML cannot carry (U+FFFE, U+FFFF) replaced."""
-    lines = [guard_line(safe(line)) for line in text.split("\n")]
-    return _NOT_XML.sub("\ufffd", "\n".join(lines))
+    """Text from the trace made one inert line that XML 1.0 can carry: control characters
+    (newlines too) escaped by syscorr.report.safe, not a CI workflow command, and any
+    character XML cannot carry (U+FFFE, U+FFFF) replaced."""
+    return _NOT_XML.sub("\ufffd", guard_line(safe(text)))
 
 
 def _failure(case: ET.Element, violations: list[Violation]) -> None:
@@ -35,11 +34,9 @@ def _failure(case: ET.Element, violations: list[Violation]) -> None:
     if len(violations) > 1:
         summary += f" (and {len(violations) - 1} more)"
     failure = ET.SubElement(case, "failure", message=summary, type=first.rule)
-    failure.text = _clean(
-        "\n".join(
-            f"{location(v)}: {v.rule}: {v.message()}" + (f" [test {v.test}]" if v.test else "")
-            for v in violations
-        )
+    failure.text = "\n".join(
+        _clean(f"{location(v)}: {v.rule}: {v.message()}" + (f" [test {v.test}]" if v.test else ""))
+        for v in violations
     )
 
 
@@ -87,7 +84,7 @@ def build_junit(result: CheckResult) -> ET.ElementTree:
         if violations:
             _failure(case, violations)
     if result.warnings:
-        ET.SubElement(suite, "system-err").text = _clean("\n".join(result.warnings))
+        ET.SubElement(suite, "system-err").text = "\n".join(_clean(w) for w in result.warnings)
     ET.indent(root)
     return ET.ElementTree(root)
 

@@ -13,7 +13,9 @@ elements of up to CHUNK_SLICES slices of one lane, columnar (start and duration 
 layout's origin, nesting depth, indexes into the chunk's string table), the counters
 (`.syscorr-counters` names, `.syscorr-counter` points), and `#syscorr-tail` (flows as
 [lane, index, lane, index], findings). `<`, `>` and `&` are written as \\u escapes so no trace
-text can close an element. Everything else from the trace goes through `html.escape`. The
+text can close an element; every string shown is first made inert by syscorr.report.safe
+(control characters and bidi overrides escaped), and outside the data goes through
+`html.escape` (attributes too). The
 page's script (html/report.js) puts strings into the page only with textContent or canvas
 fillText; groups of tasks start folded when there are more than OPEN_LANES task lanes.
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 from syscorr.report.fmt import clip, ms, size
 from syscorr.report.perfetto_layout import StreamedLayout
 from syscorr.report.perfetto_tracks import LayoutSink
+from syscorr.report.safe import safe
 from syscorr.report.spill import SortedSpill
 
 ASSETS = Path(__file__).parent / "html"
@@ -41,7 +44,8 @@ def script_json(value) -> str:
 
 
 def e(value) -> str:
-    return html.escape(str(value), quote=True)
+    """Trace text for HTML: control characters escaped (syscorr.report.safe), then entities."""
+    return html.escape(safe(value), quote=True)
 
 
 CHUNK_SLICES = 20_000  # slices per data element: the page parses the data a piece at a time
@@ -65,14 +69,19 @@ class _Strings:
 
 
 def _detail(s) -> str:
+    """A slice's details, one inert line per field."""
+    return "\n".join(safe(line) for line in _detail_lines(s))
+
+
+def _detail_lines(s) -> list:
     a = s.args
     if s.cat == "syscall":
         text = f"{s.name}({clip(str(a.get('args', '')), DETAIL_LIMIT)}) = {a.get('ret', '?')}"
         if a.get("errno"):
             text += f" {a['errno']}"
         extra = [f"{k}: {a[k]}" for k in ("fd", "at", "task", "callback", "line") if k in a]
-        return "\n".join([text, *extra])
-    return "\n".join(f"{k}: {v}" for k, v in a.items())
+        return [text, *extra]
+    return [f"{k}: {v}" for k, v in a.items()]
 
 
 def lane_order(lay: StreamedLayout) -> tuple[list, list]:
@@ -132,7 +141,7 @@ class _Chunks:
         c["start"].append(start)
         c["dur"].append(dur)
         c["depth"].append(min(depth, 255))
-        c["name"].append(self.strings(name))
+        c["name"].append(self.strings(safe(name)))
         c["cat"].append(self.strings(cat))
         c["detail"].append(self.strings(detail))
 
@@ -270,8 +279,11 @@ def _write_page(summary, lay: StreamedLayout, stream, options: dict, progress) -
     head = {
         "origin_ns": lay.origin,
         "end": lay.end - lay.origin,
-        "lanes": [{k: v for k, v in lane.items() if k != "uid"} for lane in lanes],
-        "groups": groups,
+        "lanes": [
+            {**{k: v for k, v in lane.items() if k != "uid"}, "name": safe(lane["name"])}
+            for lane in lanes
+        ],
+        "groups": [{**g, "name": safe(g["name"])} for g in groups],
     }
     write('<script id="syscorr-data" type="application/json">' + script_json(head) + "</script>\n")
     finding_lines = {f.lineno for f in summary.findings if f.syscall and f.lineno is not None}
@@ -319,7 +331,7 @@ def _write_page(summary, lay: StreamedLayout, stream, options: dict, progress) -
 
 def _write_counters(lay: StreamedLayout, write) -> None:
     """The counters' names, then their points in chunks of CHUNK_POINTS per counter."""
-    write(_element("syscorr-counters", [c.name for c in lay.counters]))
+    write(_element("syscorr-counters", [safe(c.name) for c in lay.counters]))
     index = {c.uid: n for n, c in enumerate(lay.counters)}
     buffers: dict = {}  # counter uid -> (t, v)
 

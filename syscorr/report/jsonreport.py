@@ -17,6 +17,7 @@ from itertools import count
 
 from syscorr.analysis.summary import TraceSummary
 from syscorr.correlate.model import Frame, IterationItem, StepItem, SyscallItem, Wake, item_time
+from syscorr.report.safe import json_inert
 from syscorr.report.spill import SortedSpill
 
 RUN_RECORDS = 50_000  # encoded items held in memory before a sorted run goes to disk
@@ -256,7 +257,11 @@ def _described(filt) -> dict | None:
 
 _ARRAYS = ((IterationItem, iteration_json), (StepItem, step_json), (SyscallItem, syscall_json))
 _ARRAY_OF = {kind: (n, encode) for n, (kind, encode) in enumerate(_ARRAYS)}
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _dumps(value) -> str:
+    return json_inert(_encode(value))
 
 
 class JsonExport:
@@ -342,14 +347,14 @@ class _ObjectWriter:
 
     def member(self, key: str, value) -> None:
         self._key(key)
-        self.stream.write(json.dumps(value, separators=(",", ":")))
+        self.stream.write(_dumps(value))
 
     def array(self, key: str, values: Iterable) -> int:
         self._key(key)
         count = 0
         for value in values:
             self.stream.write("[\n" if count == 0 else ",\n")
-            self.stream.write(json.dumps(value, separators=(",", ":")))
+            self.stream.write(_dumps(value))
             count += 1
         self.stream.write("\n]" if count else "[]")
         return count

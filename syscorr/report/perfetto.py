@@ -18,12 +18,17 @@ import json
 
 from syscorr.report.perfetto_layout import StreamedLayout, guard_size
 from syscorr.report.perfetto_tracks import LayoutSink
+from syscorr.report.safe import json_inert
 
 JSON_LIMIT = 400 << 20  # the UI parses JSON in a wasm heap; beyond a few hundred MB it fails
 JSON_PER_SLICE = 110  # bytes of an "X" event apart from its name and argument text
 JSON_PER_POINT = 90
 
-_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
+def _dumps(value) -> str:
+    return json_inert(_encode(value))
 
 
 def us(ns: int) -> str:

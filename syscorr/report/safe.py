@@ -13,6 +13,8 @@ syscall arguments, fd labels) was written by the traced program and is untrusted
   (a GitHub Actions workflow command: the runner reads every line of a step's output) gets its
   first colon written `\\x3a`. `GuardedStream(stream)` applies it to every line written through
   it, for outputs where trace text can start a line (tables, folded cells).
+- `json_inert(text)`: JSON text with `##[` written `#\\u0023[` (the same JSON value), for JSON
+  that may go to a CI log (`--format json` and `check --json` on stdout).
 Only `syscorr check --github` writes real workflow commands, straight to the raw stream.
 """
 
@@ -41,6 +43,11 @@ def safe(value) -> str:
     if s.isascii() and s.isprintable() and "##[" not in s:
         return s  # the common case: nothing to escape (isprintable is False for controls)
     return _UNSAFE.sub(_escape, s)
+
+
+def json_inert(encoded: str) -> str:
+    """Encoded JSON that no CI runner reads a legacy `##[` command in; the value is the same."""
+    return encoded.replace("##[", "#\\u0023[") if "##[" in encoded else encoded
 
 
 def text(value, style: str = "") -> Text:
