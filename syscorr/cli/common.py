@@ -9,7 +9,8 @@ text 120 wide (or $COLUMNS); rich markup is off (trace text is never markup) and
 would start with `::` are defused (syscorr.report.safe). `trace_progress(trace)` yields a
 `TraceProgress`: a transient bar on stderr for a large trace read in a terminal (syscall
 records read, against an estimate from the logs' size; then a stage such as writing an
-export), nothing when stderr is not a terminal or the trace is small.
+export), nothing when stderr is not a terminal or the logs are smaller than PROGRESS_BYTES
+($SYSCORR_PROGRESS_BYTES overrides it).
 """
 
 import os
@@ -102,11 +103,13 @@ class TraceProgress:
         self._progress = progress
         self._total = total
         self._bar = None
-        self.reading = self._read if progress is not None else None
+        self.reading = None
+        if progress is not None:
+            self._bar = progress.add_task("reading trace", total=total or None)
+            progress.refresh()
+            self.reading = self._read
 
     def _read(self, n: int) -> None:
-        if self._bar is None:
-            self._bar = self._progress.add_task("reading trace", total=self._total or None)
         total = max(self._total, n + 1)
         self._progress.update(self._bar, completed=n, total=total)
 
@@ -128,7 +131,11 @@ def trace_progress(trace: TraceDir | None = None, paths=None) -> Iterator[TraceP
         size = sum(p.stat().st_size for p in logs)
     except (OSError, SyscorrError):
         logs, size = [], 0
-    if size < PROGRESS_BYTES or not sys.stderr.isatty():
+    try:
+        threshold = int(os.environ.get("SYSCORR_PROGRESS_BYTES", PROGRESS_BYTES))
+    except ValueError:
+        threshold = PROGRESS_BYTES
+    if size < threshold or not sys.stderr.isatty():
         yield TraceProgress()
         return
     from rich.progress import (
