@@ -212,3 +212,36 @@ def test_hostile_payload_shows_as_text_and_runs_nothing(browser, tmp_path):
     page.screenshot(path=str(tmp_path / "xss.png"), full_page=True)
     assert dialogs == [] and problems == []
     page.close()
+
+
+@pytest.mark.slow
+def test_thousands_of_tasks_fold_into_groups_per_coroutine(browser, tmp_path):
+    """3,000 tasks of three coroutines: the page opens with one folded group per coroutine
+    (a few lanes, not thousands); a click on a group's label unfolds its tasks, a click on a
+    finding inside a folded group unfolds it and selects the slice, a process label folds the
+    whole process."""
+    report = record_and_render(tmp_path, "many_tasks.py", "--tasks", "3000")
+    page, problems, dialogs = open_page(browser, report)
+    names = lane_names(page)
+    assert len(names) < 20, names
+    groups = [n for n in names if n.startswith("▸ ")]
+    counts = {g.split(" ×")[0][2:]: int(g.split(" ×")[1].split()[0]) for g in groups if " ×" in g}
+    assert {"fetch", "parse", "store"} <= set(counts), groups
+    assert counts["fetch"] + counts["parse"] + counts["store"] == 3000
+    assert not any(n.startswith("task fetch-") for n in names)
+    page.click(".lane-label.group >> text=fetch")
+    unfolded = lane_names(page)
+    assert len(unfolded) == len(names) + counts["fetch"]
+    assert "task fetch-0" in unfolded
+    page.click(".lane-label.group >> text=fetch")
+    assert len(lane_names(page)) == len(names)
+    page.locator("#findings li").first.click()  # the blocking store-8 step, in a folded group
+    selected = page.evaluate("window.syscorrReport.selected")
+    assert selected is not None
+    assert "task store-8" in lane_names(page)
+    assert "store-8" in page.text_content("#details")
+    page.click(".lane-label.process")
+    assert len(lane_names(page)) <= 3  # the process lane and the counters
+    page.screenshot(path=str(tmp_path / "many.png"))
+    assert problems == [] and dialogs == []
+    page.close()
