@@ -34,6 +34,9 @@ Examples:
   syscorr report                        the latest trace (.syscorr/latest)
   syscorr report trace1 --timeline --task fetcher
   syscorr report --format json -o model.json
+
+--task/--fd/--pid/--syscalls/--since/--until narrow the timeline and the exports; a value that
+matches nothing in the trace is refused (exit 2) with the closest valid names.
 """
 
 
@@ -56,7 +59,13 @@ def report(
         typer.Option("-o", "--output", metavar="FILE", help="Write to this file, not stdout."),
     ] = None,
     timeline: Annotated[
-        bool, typer.Option("--timeline", "-t", help="Show events one by one.")
+        bool,
+        typer.Option(
+            "--timeline",
+            "-t",
+            help="Show events one by one, each line fitted to the terminal's width ($COLUMNS or "
+            "120 when piped): arguments are shortened first, the call site is always kept.",
+        ),
     ] = False,
     block_ms: Annotated[
         float,
@@ -76,7 +85,8 @@ def report(
         typer.Option(metavar="NAME", help="Timeline and exports: only this task (repeatable)."),
     ] = None,
     fd: Annotated[
-        list[int] | None, typer.Option(metavar="FD", help="Timeline: only this fd (repeatable).")
+        list[int] | None,
+        typer.Option(metavar="FD", help="Timeline and exports: only this fd (repeatable)."),
     ] = None,
     pid: Annotated[
         list[int] | None,
@@ -94,7 +104,9 @@ def report(
     syscalls: Annotated[
         str | None,
         typer.Option(
-            "--syscalls", metavar="LIST", help="Timeline: only these syscalls (comma-separated)."
+            "--syscalls",
+            metavar="LIST",
+            help="Timeline and exports: only these syscalls (comma-separated).",
         ),
     ] = None,
     startup: Annotated[
