@@ -12,6 +12,7 @@ made, an fd or pid it never used, a window outside the trace), naming the closes
 """
 
 import difflib
+import re
 from dataclasses import dataclass
 
 from syscorr.correlate.model import IterationItem, StepItem, SyscallItem
@@ -99,8 +100,13 @@ class TimelineFilter:
         return self.until_s is None or t <= self.until_s
 
 
+def _natural(value) -> tuple:
+    """Task-2 before Task-10: digits compare as numbers."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(value)))
+
+
 def _names(values) -> str:
-    shown = [safe(v) for v in sorted(values)[:LISTED]]
+    shown = [safe(v) for v in sorted(values, key=_natural)[:LISTED]]
     more = len(values) - len(shown)
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
