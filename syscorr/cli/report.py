@@ -149,14 +149,28 @@ def write_report(
     trace = directory.resolve(trace_arg)
     if output_format != "text":
         export = EXPORTS[output_format]({"top": top, "filters": filters})
-        with trace_progress(trace) as progress:
-            summary = summarize_trace(trace, rules, progress=progress.reading,
-                                      observe=export.observe)  # fmt: skip
-            check_filters(filters, summary)
-            with open_output(output, binary=output_format in BINARY_FORMATS) as stream:
-                export.write(summary, stream, progress.stage(f"writing {output_format}", 0))
+        try:
+            with trace_progress(trace) as progress:
+                summary = summarize_trace(
+                    trace, rules, progress=progress.reading, observe=export.observe
+                )
+                check_filters(filters, summary)
+                binary = output_format in BINARY_FORMATS
+                with open_output(output, binary=binary) as stream:
+                    export.write(summary, stream, progress.stage(f"writing {output_format}", 0))
+        finally:
+            export.close()  # the spill's temporary files, whatever happened
         return
     sink = TimelineSink(filters) if timeline else None
+    try:
+        _write_text(trace, rules, filters, sink, output, top)
+    finally:
+        if sink is not None:
+            sink.close()
+
+
+def _write_text(trace, rules, filters, sink, output, top) -> None:
+    """The terminal summary, or the timeline when `sink` is given."""
     with trace_progress(trace) as progress:
         observe = sink.observe if sink is not None else None
         summary = summarize_trace(trace, rules, progress=progress.reading, observe=observe)

@@ -100,7 +100,7 @@ def lane_order(lay: StreamedLayout) -> tuple[list, list]:
         coroutines: dict = {}
         for t in tracks:
             if t.kind == "task":
-                coroutines.setdefault(t.group or "?", []).append(t)
+                coroutines.setdefault(t.group or "(coroutine not seen)", []).append(t)
         head = [t for t in tracks if t.kind == "process" or (t.kind == "thread" and t.sort == 0)]
         tail = [t for t in tracks if t.kind == "thread" and t.sort != 0]
         for t in head:
@@ -239,6 +239,9 @@ class HtmlExport:
             _write_page(summary, lay, stream, self.options, progress)
         finally:
             lay.close()
+
+    def close(self) -> None:
+        self.sink.close()
 
 
 def render(summary, stream, options: dict) -> None:

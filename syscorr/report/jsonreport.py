@@ -287,6 +287,9 @@ class JsonExport:
         finally:
             self.spill.close()
 
+    def close(self) -> None:
+        self.spill.close()
+
     def _write(self, summary: TraceSummary, stream, progress) -> None:
         origin = summary.accounts.first_ts
         filt = self.filt

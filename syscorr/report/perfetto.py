@@ -55,6 +55,9 @@ class PerfettoJsonExport:
         finally:
             lay.close()
 
+    def close(self) -> None:
+        self.sink.close()
+
 
 def render(summary, stream, options: dict) -> None:
     export = PerfettoJsonExport(options)

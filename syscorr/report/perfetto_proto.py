@@ -213,6 +213,9 @@ class PerfettoProtoExport:
         finally:
             lay.close()
 
+    def close(self) -> None:
+        self.sink.close()
+
 
 def render(summary, stream, options: dict) -> None:
     export = PerfettoProtoExport(options)

@@ -341,6 +341,11 @@ class LayoutSink:
 
     # ---- after the pass ----
 
+    def close(self) -> None:
+        """Remove the spills (after `finish`'s layout was read, or when it never will be)."""
+        self.spill.close()
+        self.moves.close()
+
     def finish(self, summary) -> "StreamedLayout":
         for body, _, _ in self.pending.values():
             self._spill(body)

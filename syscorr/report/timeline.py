@@ -48,7 +48,7 @@ SGR = {
 }
 TASK_COLOURS = tuple(c for c in SGR if c not in ("dim", "bold"))
 MIN_SQUEEZED = 12  # a shortened field keeps at least this many characters (or all of it)
-RUN_RECORDS = 100_000
+RUN_RECORDS = 50_000
 
 # record kinds
 _ITERATION, _START, _CALL, _END = 0, 1, 2, 3
@@ -150,8 +150,11 @@ class TimelineSink:
                 f"… {skipped} more lines (raise --limit, or narrow with --since/--until, "
                 "--task, --fd, --syscalls)\n"
             )
-        self.spill.close()
+        self.close()
         return shown, skipped
+
+    def close(self) -> None:
+        self.spill.close()
 
 
 def _iteration_fields(r, p):
