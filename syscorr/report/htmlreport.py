@@ -293,7 +293,7 @@ def _write_page(summary, lay: StreamedLayout, stream, options: dict, progress) -
     finding_starts = {f.ts for f in summary.findings if not f.syscall and f.ts is not None}
     by_line: dict = {}
     by_start: dict = {}
-    ends = SortedSpill(200_000)  # (fid, role, lane, index): flow ends, paired by fid after
+    ends = SortedSpill(50_000)  # (fid, role, lane, index): flow ends, paired by fid after
     chunks = _Chunks(write)
     counts: dict = {}  # lane -> slices so far
     origin = lay.origin

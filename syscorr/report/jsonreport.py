@@ -20,7 +20,7 @@ from syscorr.correlate.model import Frame, IterationItem, StepItem, SyscallItem,
 from syscorr.report.safe import json_inert
 from syscorr.report.spill import SortedSpill
 
-RUN_RECORDS = 50_000  # encoded items held in memory before a sorted run goes to disk
+RUN_RECORDS = 20_000  # encoded items held in memory before a sorted run goes to disk
 
 SCHEMA_VERSION = 1
 FORMAT_NAME = "syscorr-report"

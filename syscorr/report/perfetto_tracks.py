@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 
 TASK_TID_BASE = 1 << 30  # synthetic thread ids for task tracks, above any real Linux tid
 ARG_LIMIT = 300  # characters of syscall arguments kept per slice
-RECENT = 50_000  # steps and waits kept open to receive the flows they cause
-RUN_RECORDS = 40_000
+RECENT = 10_000  # steps and waits kept open to receive the flows they cause
+RUN_RECORDS = 20_000
 BUCKET_SHIFT = 24  # size estimates are kept per 2**24 ns (~16.8 ms) of trace
 OPEN = 1 << 62  # sort key of a step still open when the trace ended (longest first)
 
@@ -156,7 +156,7 @@ class LayoutSink:
         self.filters = filters
         self.order = order
         self.spill = SortedSpill(RUN_RECORDS)
-        self.moves = SortedSpill(RUN_RECORDS * 4)  # counter changes: (ts, serial, kind, ...)
+        self.moves = SortedSpill(RUN_RECORDS * 2)  # counter changes: (ts, serial, kind, ...)
         self.tracks: dict = {}  # ("process", pid) | ("thread", pid, tid) | ("task", pid, key)
         self.track_info: dict = {}  # uid -> [kind, pid, tid, sort, key, group]
         self.task_tids = 0

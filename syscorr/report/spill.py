@@ -21,8 +21,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-MAX_RUNS = 48
-CHUNK = 512  # records per pickle chunk: what one run holds in memory while merging
+MAX_RUNS = 128
+CHUNK = 128  # records per pickle chunk: what one run holds in memory while merging
 
 
 class SortedSpill:

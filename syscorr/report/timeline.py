@@ -48,7 +48,7 @@ SGR = {
 }
 TASK_COLOURS = tuple(c for c in SGR if c not in ("dim", "bold"))
 MIN_SQUEEZED = 12  # a shortened field keeps at least this many characters (or all of it)
-RUN_RECORDS = 50_000
+RUN_RECORDS = 20_000
 
 # record kinds
 _ITERATION, _START, _CALL, _END = 0, 1, 2, 3
