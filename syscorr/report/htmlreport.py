@@ -27,9 +27,9 @@ import json
 import shlex
 from pathlib import Path
 
+from syscorr.report.export import LayoutExport, render_kept
 from syscorr.report.fmt import clip, ms, size
 from syscorr.report.perfetto_layout import StreamedLayout
-from syscorr.report.perfetto_tracks import LayoutSink
 from syscorr.report.safe import safe
 from syscorr.report.spill import SortedSpill
 
@@ -224,31 +224,16 @@ TOOLBAR = (
 )
 
 
-class HtmlExport:
+class HtmlExport(LayoutExport):
     """The streaming writer: a `LayoutSink` during the pass; then the page, its data written
     lane by lane in chunks from the sink's spill."""
 
-    def __init__(self, options: dict | None = None) -> None:
-        self.options = options or {}
-        self.sink = LayoutSink(self.options.get("filters"), order="track")
-        self.observe = self.sink.observe
-
-    def write(self, summary, stream, progress=None) -> None:
-        lay = self.sink.finish(summary)
-        try:
-            _write_page(summary, lay, stream, self.options, progress)
-        finally:
-            lay.close()
-
-    def close(self) -> None:
-        self.sink.close()
+    def write_layout(self, summary, lay, stream, progress) -> None:
+        _write_page(summary, lay, stream, self.options, progress)
 
 
 def render(summary, stream, options: dict) -> None:
-    export = HtmlExport(options)
-    for item in summary.items:
-        export.observe(item)
-    export.write(summary, stream)
+    render_kept(HtmlExport(options), summary, stream)
 
 
 def _write_page(summary, lay: StreamedLayout, stream, options: dict, progress) -> None:

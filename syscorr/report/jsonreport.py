@@ -17,6 +17,7 @@ from itertools import count
 
 from syscorr.analysis.summary import TraceSummary
 from syscorr.correlate.model import Frame, IterationItem, StepItem, SyscallItem, Wake, item_time
+from syscorr.report.export import render_kept
 from syscorr.report.safe import json_inert
 from syscorr.report.spill import SortedSpill
 
@@ -380,7 +381,4 @@ class _ObjectWriter:
 
 def render(summary: TraceSummary, stream, options: dict | None = None) -> None:
     """The document for a summary whose items were kept (tests, small traces)."""
-    export = JsonExport(options)
-    for item in summary.items:
-        export.observe(item)
-    export.write(summary, stream)
+    render_kept(JsonExport(options), summary, stream)

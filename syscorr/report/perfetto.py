@@ -16,8 +16,8 @@ refused with a UsageError that says how to cut the trace.
 
 import json
 
+from syscorr.report.export import LayoutExport, render_kept
 from syscorr.report.perfetto_layout import StreamedLayout, guard_size
-from syscorr.report.perfetto_tracks import LayoutSink
 from syscorr.report.safe import json_inert
 
 JSON_LIMIT = 400 << 20  # the UI parses JSON in a wasm heap; beyond a few hundred MB it fails
@@ -38,32 +38,17 @@ def us(ns: int) -> str:
     return f"{sign}{q}.{r:03d}" if r else f"{sign}{q}"
 
 
-class PerfettoJsonExport:
+class PerfettoJsonExport(LayoutExport):
     """The streaming writer: a `LayoutSink` during the pass, the JSON written from its spill."""
 
-    def __init__(self, options: dict | None = None) -> None:
-        self.options = options or {}
-        self.sink = LayoutSink(self.options.get("filters"), order="track")
-        self.observe = self.sink.observe
-
-    def write(self, summary, stream, progress=None) -> None:
-        lay = self.sink.finish(summary)
-        try:
-            guard_size(lay, self.options, JSON_PER_SLICE, JSON_PER_POINT, JSON_LIMIT,
-                       "Perfetto JSON file")  # fmt: skip
-            write_json(lay, stream, summary.meta, progress)
-        finally:
-            lay.close()
-
-    def close(self) -> None:
-        self.sink.close()
+    def write_layout(self, summary, lay, stream, progress) -> None:
+        guard_size(lay, self.options, JSON_PER_SLICE, JSON_PER_POINT, JSON_LIMIT,
+                   "Perfetto JSON file")  # fmt: skip
+        write_json(lay, stream, summary.meta, progress)
 
 
 def render(summary, stream, options: dict) -> None:
-    export = PerfettoJsonExport(options)
-    for item in summary.items:
-        export.observe(item)
-    export.write(summary, stream)
+    render_kept(PerfettoJsonExport(options), summary, stream)
 
 
 def _metadata(lay: StreamedLayout):

@@ -19,8 +19,8 @@ like the JSON ones (PROTO_LIMIT).
 import heapq
 import struct
 
+from syscorr.report.export import LayoutExport, render_kept
 from syscorr.report.perfetto_layout import StreamedLayout, guard_size
-from syscorr.report.perfetto_tracks import LayoutSink
 
 PROTO_LIMIT = 1 << 30  # the UI loads protobuf traces far bigger than JSON ones
 PROTO_PER_SLICE = 60
@@ -195,30 +195,17 @@ def write_proto(lay: StreamedLayout, stream, chunk: int = 1 << 20, progress=None
     stream.write(bytes(buffer))
 
 
-class PerfettoProtoExport:
+class PerfettoProtoExport(LayoutExport):
     """The streaming writer: a `LayoutSink` (slices merged by time) during the pass, the
     packets written from its spill."""
 
-    def __init__(self, options: dict | None = None) -> None:
-        self.options = options or {}
-        self.sink = LayoutSink(self.options.get("filters"), order="time")
-        self.observe = self.sink.observe
+    order = "time"
 
-    def write(self, summary, stream, progress=None) -> None:
-        lay = self.sink.finish(summary)
-        try:
-            guard_size(lay, self.options, PROTO_PER_SLICE, PROTO_PER_POINT, PROTO_LIMIT,
-                       "Perfetto protobuf trace")  # fmt: skip
-            write_proto(lay, stream, progress=progress)
-        finally:
-            lay.close()
-
-    def close(self) -> None:
-        self.sink.close()
+    def write_layout(self, summary, lay, stream, progress) -> None:
+        guard_size(lay, self.options, PROTO_PER_SLICE, PROTO_PER_POINT, PROTO_LIMIT,
+                   "Perfetto protobuf trace")  # fmt: skip
+        write_proto(lay, stream, progress=progress)
 
 
 def render(summary, stream, options: dict) -> None:
-    export = PerfettoProtoExport(options)
-    for item in summary.items:
-        export.observe(item)
-    export.write(summary, stream)
+    render_kept(PerfettoProtoExport(options), summary, stream)
