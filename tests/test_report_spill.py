@@ -1,11 +1,18 @@
 """syscorr.report.spill: records come back sorted whatever order they went in, through runs on
-disk when they do not fit, in a private directory removed on close."""
+disk when they do not fit, in a private directory removed on close; and every renderer built
+on it writes the same whether its records fit in memory or not."""
 
+import io
 import random
 import stat
 
-from syscorr.report import spill
+import pytest
+
+from syscorr.report import jsonreport, perfetto_tracks, spill, timeline
+from syscorr.report.formats import BINARY_FORMATS, RENDERERS
 from syscorr.report.spill import SortedSpill
+from syscorr.report.timeline import TimelineFilter, TimelineSink
+from tests.golden_util import load
 
 
 def test_in_memory_when_it_fits():
@@ -30,3 +37,32 @@ def test_runs_on_disk_merge_in_order_and_are_removed(monkeypatch):
     where = s._dir
     s.close()
     assert not where.exists()
+
+
+@pytest.mark.parametrize("fmt", ["json", "html", "perfetto", "perfetto-proto", "timeline"])
+def test_every_renderer_writes_the_same_through_runs_on_disk(monkeypatch, fmt):
+    """The streaming renderers' output does not depend on how much fits in memory: with runs of
+    a few records (and merges of merged runs) it is byte for byte the in-memory one."""
+
+    def render() -> bytes:
+        summary = load("echo", keep=lambda item: True)
+        if fmt == "timeline":
+            out = io.StringIO()
+            sink = TimelineSink(TimelineFilter(limit=0))
+            for item in summary.items:
+                sink.observe(item)
+            sink.write(out, summary.accounts.first_ts)
+            return out.getvalue().encode()
+        out = io.BytesIO() if fmt in BINARY_FORMATS else io.StringIO()
+        RENDERERS[fmt](summary, out, {"filters": TimelineFilter(), "top": 10})
+        value = out.getvalue()
+        return value if isinstance(value, bytes) else value.encode()
+
+    in_memory = render()
+    monkeypatch.setattr(spill, "MAX_RUNS", 3)
+    monkeypatch.setattr(spill, "CHUNK", 2)
+    monkeypatch.setattr(jsonreport, "RUN_RECORDS", 7)
+    monkeypatch.setattr(perfetto_tracks, "RUN_RECORDS", 7)
+    monkeypatch.setattr(timeline, "RUN_RECORDS", 7)
+    on_disk = render()
+    assert on_disk == in_memory

@@ -79,9 +79,9 @@ def _wake_text(step: StepItem) -> str:
 
 
 class TimelineSink:
-    def __init__(self, filt: TimelineFilter | None = None, run_records: int = RUN_RECORDS):
+    def __init__(self, filt: TimelineFilter | None = None, run_records: int | None = None):
         self.filt = filt or TimelineFilter()
-        self.spill = SortedSpill(run_records)
+        self.spill = SortedSpill(run_records or RUN_RECORDS)
         self._serial = count()
 
     def observe(self, item) -> None:
