@@ -66,7 +66,7 @@ def make_console(stream, to_file: bool) -> Console:
         markup=False,
         emoji=False,
         force_terminal=interactive or None,
-        no_color=not interactive,
+        no_color=not interactive or bool(os.environ.get("NO_COLOR")),
         width=width,
     )
 
