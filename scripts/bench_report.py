@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark the report pipeline per output format: wall time and peak RSS at 1x, 10x, 50x.
+"""Benchmark the report pipeline per output format: CPU time and peak RSS at 1x, 10x, 50x.
 
 Usage: .venv/bin/python scripts/bench_report.py [--rounds 470] [--clients 10] [--keep DIR]
            [--sizes 1,10,50] [--formats report,json,...] [--compare CHECKOUT]
@@ -9,10 +9,11 @@ default makes the 50x trace over 1M syscalls), or reuses them from --keep DIR. T
 fresh process and one after the other, runs `syscorr report` as a user would, output to a
 file: the terminal summary ("report"), json, html, perfetto, perfetto-proto and
 `--timeline --limit 0`, and the same run's baseline: the summary pass alone (parse, correlate,
-analyse; no renderer), whose time is the correlation's. Prints wall time and peak RSS per format
-and size, the renderer's share (format time minus the baseline), and ratios to the 1x size and
-to the baseline. --compare CHECKOUT also runs every command with another checkout's code (for
-example `git archive main | tar -x -C /tmp/main`), in the same run, for before/after figures.
+analyse; no renderer), whose time is the correlation's. Prints CPU time (user+sys, steadier
+than wall time on a shared machine; wall time too) and peak RSS per format and size, the
+renderer's share (format minus baseline), and ratios to the 1x size and to the baseline.
+--compare CHECKOUT also runs every command with another checkout's code (for example
+`git archive main | tar -x -C /tmp/main`), in the same run, for before/after figures.
 """
 
 import argparse
@@ -70,7 +71,8 @@ def measure(code: Path, trace: Path, fmt: str, out: Path) -> dict:
     ok = os.waitstatus_to_exitcode(status) == 0
     size = out.stat().st_size if out.exists() else 0
     out.unlink(missing_ok=True)
-    return {"wall": wall, "rss": usage.ru_maxrss * 1024, "ok": ok, "bytes": size,
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss * 1024,
+            "ok": ok, "bytes": size,
             "error": err.strip().splitlines()[-1] if not ok and err.strip() else ""}  # fmt: skip
 
 
@@ -118,35 +120,45 @@ def main() -> int:
                 results[(label, fmt, scale)] = r
                 state = "" if r["ok"] else f"  FAILED: {r['error']}"
                 print(
-                    f"  {label:6} {fmt:15} {scale:>3}x  {r['wall']:8.1f} s  "
-                    f"{r['rss'] / 2**20:7.0f} MB{state}",
+                    f"  {label:6} {fmt:15} {scale:>3}x  cpu {r['cpu']:8.1f} s  wall "
+                    f"{r['wall']:8.1f} s  {r['rss'] / 2**20:7.0f} MB{state}",
                     flush=True,
                 )
     print()
     print("trace sizes (log lines): " + ", ".join(f"{s}x {n}" for s, n in lines_at.items()))
     first = sizes[0]
     for label, _ in codes:
-        print(f"\n{label}: wall s / peak RSS MB (renderer s = format - baseline)")
-        head = f"{'format':15}" + "".join(f"{f'{s}x':>26}" for s in sizes)
-        print(head + f"{'RSS ' + str(sizes[-1]) + 'x/' + str(first) + 'x':>12}")
+        print(f"\n{label}: CPU s (user+sys) / peak RSS MB; r = renderer CPU s (format - baseline)")
+        head = f"{'format':15}" + "".join(f"{f'{s}x':>27}" for s in sizes)
+        tenfold = 10 in sizes and first == 1 and sizes[-1] != 10
+        print(head + f"{'RSS ' + str(sizes[-1]) + 'x/' + str(first) + 'x':>12}"
+              + (f"{'RSS 10x/1x':>12}" if tenfold else ""))  # fmt: skip
         for fmt in formats:
             row = f"{fmt:15}"
             for scale in sizes:
                 r = results[(label, fmt, scale)]
                 b = results[(label, "baseline", scale)]
-                rend = "" if fmt == "baseline" else f" r{r['wall'] - b['wall']:+7.1f}"
-                row += f"{r['wall']:9.1f}s{rend:>9} {r['rss'] / 2**20:5.0f}MB"
+                rend = "" if fmt == "baseline" else f" r{r['cpu'] - b['cpu']:+7.1f}"
+                row += f"{r['cpu']:9.1f}s{rend:>10} {r['rss'] / 2**20:5.0f}MB"
             r1, rn = results[(label, fmt, first)], results[(label, fmt, sizes[-1])]
             row += f"{rn['rss'] / r1['rss']:11.2f}x"
+            if tenfold:
+                row += f"{results[(label, fmt, 10)]['rss'] / r1['rss']:11.2f}x"
             print(row)
     if len(codes) == 2:
-        print("\nafter vs before at each size: wall time ratio (before/after), peak RSS ratio")
+        print("\nafter vs before: CPU ratio before/after (whole command; renderer alone), RSS")
         for fmt in formats:
             cells = []
             for scale in sizes:
                 b, a = results[("before", fmt, scale)], results[("after", fmt, scale)]
+                bb, ab = (
+                    results[("before", "baseline", scale)],
+                    results[("after", "baseline", scale)],
+                )
+                rb, ra = b["cpu"] - bb["cpu"], a["cpu"] - ab["cpu"]
+                alone = f"{rb / ra:6.1f}x" if fmt != "baseline" and ra > 0.05 else "     -"
                 cells.append(
-                    f"{scale}x {b['wall'] / a['wall']:5.2f}x faster, RSS {a['rss'] / b['rss']:.2f}"
+                    f"{scale}x {b['cpu'] / a['cpu']:5.2f}x ({alone}) RSS {a['rss'] / b['rss']:.2f}"
                 )
             print(f"{fmt:15} " + "; ".join(cells))
     if opts.json:
