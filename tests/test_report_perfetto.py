@@ -221,3 +221,16 @@ def test_overlapping_slices_are_cut_to_nest(order):
         ("next", 20, 30),
     ]
     assert nested[2].args == {"clipped": True} and nested[3].args == {}
+
+
+@pytest.mark.parametrize("fmt", ["json", "html", "perfetto", "perfetto-proto"])
+def test_an_imported_log_without_pids_or_times_exports(tmp_path, fmt):
+    """A log recorded with plain `strace -o` (no -f, no timestamps) imported as a trace: meta has
+    no command; every export still writes (nothing to place on a time axis is left out)."""
+    trace = tmp_path / "imported"
+    done = run_syscorr("import", str(TRACES.parent / "strace" / "no_f.log"), "-o", str(trace))
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "out"
+    done = run_syscorr("report", str(trace), "-f", fmt, "-o", str(target))
+    assert done.returncode == 0, done.stderr
+    assert b"Traceback" not in done.stderr and target.stat().st_size > 0

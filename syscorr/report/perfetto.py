@@ -69,8 +69,8 @@ def write_json(lay: StreamedLayout, stream, meta: dict | None = None, progress=N
     other = {
         "generator": "syscorr",
         "origin_ns": origin,
-        "clock": (meta or {}).get("backend", {}).get("clock", ""),
-        "command": " ".join(map(str, (meta or {}).get("command", []))),
+        "clock": ((meta or {}).get("backend") or {}).get("clock") or "",
+        "command": " ".join(map(str, (meta or {}).get("command") or [])),
     }
     write = stream.write
     write('{"displayTimeUnit":"ns","otherData":' + _dumps(other) + ',"traceEvents":[\n')
