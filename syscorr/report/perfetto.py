@@ -15,6 +15,7 @@ refused with a UsageError that says how to cut the trace.
 """
 
 import json
+from json.encoder import encode_basestring_ascii as _quote
 
 from syscorr.report.export import LayoutExport, render_kept
 from syscorr.report.perfetto_layout import StreamedLayout, guard_size
@@ -29,6 +30,10 @@ _encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 def _dumps(value) -> str:
     return json_inert(_encode(value))
+
+
+def _name(text: str) -> str:
+    return json_inert(_quote(text))
 
 
 def us(ns: int) -> str:
@@ -93,7 +98,7 @@ def write_json(lay: StreamedLayout, stream, meta: dict | None = None, progress=N
             head = head_of[s.track] = f'"pid":{t.pid},"tid":{t.tid},"ts":'
         ts = us(s.start - origin)
         emit(
-            f'{{"ph":"X",{head}{ts},"dur":{us(s.end - s.start)},"name":{_dumps(s.name)}'
+            f'{{"ph":"X",{head}{ts},"dur":{us(s.end - s.start)},"name":{_name(s.name)}'
             f',"cat":"{s.cat}","args":{_dumps(s.args)}}}'
         )
         for fid, cause in placed.flows_out:
