@@ -79,3 +79,10 @@ def test_guarded_stream_checks_every_line_start_across_writes():
         "ok\n\\x3a:set-output name=x::1\n  \\x3a:add-mask::secret\nmiddle ::notice::fine\n"
     )
     assert guard_lines("x\n::a::b") == "x\n\\x3a:a::b"
+
+
+@given(st.lists(st.text(st.characters(blacklist_characters="\n")), max_size=5))
+def test_safe_lines_is_safe_per_line(lines):
+    from syscorr.report.safe import safe_lines
+
+    assert safe_lines("\n".join(lines)) == "\n".join(safe(line) for line in lines)

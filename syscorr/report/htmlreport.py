@@ -30,7 +30,7 @@ from pathlib import Path
 from syscorr.report.export import LayoutExport, render_kept
 from syscorr.report.fmt import clip, ms, size
 from syscorr.report.perfetto_layout import StreamedLayout
-from syscorr.report.safe import safe
+from syscorr.report.safe import safe, safe_lines
 from syscorr.report.spill import SortedSpill
 
 ASSETS = Path(__file__).parent / "html"
@@ -70,7 +70,7 @@ class _Strings:
 
 def _detail(s) -> str:
     """A slice's details, one inert line per field."""
-    return "\n".join(safe(line) for line in _detail_lines(s))
+    return safe_lines("\n".join(_detail_lines(s)))
 
 
 def _detail_lines(s) -> list:

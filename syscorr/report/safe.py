@@ -8,6 +8,7 @@ syscall arguments, fd labels) was written by the traced program and is untrusted
   U+061C), line and paragraph separators (U+2028, U+2029) and lone surrogates, as `\\n`, `\\t`,
   `\\r`, `\\xNN` or `\\uNNNN`; and the legacy GitHub Actions command opener `##[` as `##\\x5b`.
   Other text, backslashes included, is unchanged (strace's own escapes stay as strace wrote them).
+- `safe_lines(text)` is `safe` of each line of a multi-line text, the newlines kept.
 - `text(value, style)` is `safe(value)` as a rich `Text`, never parsed as rich markup.
 - `guard_line(line)` / `guard_lines(text)`: a line whose first non-blank characters are `::`
   (a GitHub Actions workflow command: the runner reads every line of a step's output) gets its
@@ -48,6 +49,18 @@ def safe(value) -> str:
 def json_inert(encoded: str) -> str:
     """Encoded JSON that no CI runner reads a legacy `##[` command in; the value is the same."""
     return encoded.replace("##[", "#\\u0023[") if "##[" in encoded else encoded
+
+
+_UNSAFE_BUT_NEWLINE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f" + _BIDI + "\u2028\u2029\ud800-\udfff]|##\\["
+)
+
+
+def safe_lines(value: str) -> str:
+    """`safe` line by line: the newlines between lines kept (one scan when nothing is unsafe)."""
+    if _UNSAFE_BUT_NEWLINE.search(value) is None:
+        return value
+    return "\n".join(safe(line) for line in value.split("\n"))
 
 
 def text(value, style: str = "") -> Text:
