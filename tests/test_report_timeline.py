@@ -4,6 +4,7 @@ filter, a task filter, an fd filter) and what the filters keep and leave out."""
 import pytest
 
 from syscorr.correlate.model import SyscallItem
+from syscorr.report.fmt import where
 from syscorr.report.timeline import TimelineFilter, render_timeline
 from tests.golden_util import assert_golden, load, render_to_text, scrub
 
@@ -70,7 +71,7 @@ def test_a_narrow_timeline_keeps_every_call_site(width):
         width=width,
     )
     places = [
-        f"{item.frame.filename.rsplit('/', 1)[-1]}:{item.frame.line} ({item.frame.qualname})"
+        where(item.frame)
         for item in summary.items
         if type(item) is SyscallItem and item.frame is not None and item.step is not None
         and not item.is_loop_wait
@@ -80,3 +81,15 @@ def test_a_narrow_timeline_keeps_every_call_site(width):
     for place in set(places):
         assert flat.count(place) >= places.count(place), place
     assert all(len(line) <= width for line in text.splitlines()[:-1])
+
+
+def test_task_filter_finds_a_task_by_asyncios_name_or_as_shown():
+    """Tasks left at asyncio's default name are shown with their coroutine (`Task-1 main`):
+    `--task Task-1` still finds them."""
+    summary = load("seed", keep=lambda item: True)
+    for wanted in ("Task-2", "Task-2 worker"):
+        filt = TimelineFilter(tasks=frozenset({wanted}))
+        kept = [i for i in summary.items if filt.keeps(i)]
+        assert kept and {getattr(i, "task_name", None) or i.name for i in kept} == {
+            "Task-2 worker"
+        }

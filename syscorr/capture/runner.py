@@ -38,6 +38,7 @@ class RunRequest:
     options: CaptureOptions
     output: Path | None  # -o DIR, or None for the default location
     call_sites: bool = True  # record the line of each call in coroutine bodies
+    backend_reason: str | None = None  # why `--backend auto` chose this backend
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ def run_traced(request: RunRequest) -> RunOutcome:
     target = target_mod.resolve(request.argv)
     request.backend.check_available()
     trace = directory.create(request.output, name=target.display_name)
-    log_path = trace.syscall_log
+    log_path = trace.path / request.backend.log_name
     tracer_argv = request.backend.command(target.argv, log_path, request.options)
 
     env = dict(os.environ)
@@ -82,6 +83,7 @@ def run_traced(request: RunRequest) -> RunOutcome:
             "argv": tracer_argv,
             "clock": request.backend.clock,
             "log_format": request.backend.log_format,
+            "chosen_because": request.backend_reason,
         },
         "syscall_set": {
             "name": request.options.syscall_set_name,
@@ -112,6 +114,7 @@ def run_traced(request: RunRequest) -> RunOutcome:
     code = tracer.returncode
     returncode, killed_by = (code, None) if code >= 0 else (None, -code)
     meta["clocks"]["end"] = clock_pair()
+    meta["backend"].update(request.backend.after_run(log_path))
     meta["exit"] = {"code": returncode, "signal": killed_by, "interrupted_by": interrupted_by}
     if killed_by is not None:
         meta["exit"]["signal_name"] = signal.Signals(killed_by).name

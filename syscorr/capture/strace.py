@@ -26,6 +26,7 @@ class StraceBackend:
     name = "strace"
     clock = "realtime"
     log_format = "strace"
+    log_name = "strace.log"
 
     def __init__(self, executable: str | None = None) -> None:
         self._executable = executable
@@ -79,6 +80,10 @@ class StraceBackend:
                 argv.append("--seccomp-bpf")
         argv += ["-o", str(log_path), "--", *target]
         return argv
+
+
+    def after_run(self, log_path: Path) -> dict:
+        return {}  # strace counts nothing beyond its log
 
 
 def _true_command() -> str:

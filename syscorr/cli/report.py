@@ -185,6 +185,7 @@ def _write_text(trace, rules, filters, sink, output, top) -> None:
                 has_loop=bool(summary.accounts.loops),
                 width=console.width,
                 colour=colour,
+                names=summary.task_names,
             )
             console.file.flush()
             if not shown and filters.narrows:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from itertools import count
 from json.encoder import encode_basestring_ascii as _quote
 
+from syscorr.analysis.findings import counts, group_findings
 from syscorr.analysis.summary import TraceSummary
 from syscorr.correlate.model import Frame, IterationItem, StepItem, SyscallItem, Wake, item_time
 from syscorr.report.export import render_kept
@@ -70,6 +71,7 @@ def syscall_json(item: SyscallItem) -> dict:
         "step": item.step,
         "callback": item.callback,
         "frame": _frame(item.frame),
+        "caller": _frame(item.caller),
         "iteration": item.iteration,
         "loop_wait": item.is_loop_wait,
         "fd": fd,
@@ -95,6 +97,10 @@ def step_json(step: StepItem) -> dict:
         "iteration": step.iteration,
         "syscalls": step.syscalls,
         "wake": _wake(step.wake),
+        "nested_ns": step.nested_ns,
+        "places": [
+            {"frame": _frame(p.frame), "caller": _frame(p.caller), "ns": p.ns} for p in step.places
+        ],
     }
 
 
@@ -130,10 +136,7 @@ def syscall_text(item: SyscallItem) -> str:
         fd = "null"
     else:
         pid, number, generation = item.fd_key
-        fd = (
-            f'{{"pid":{pid},"fd":{number},"generation":{generation},'
-            f'"label":{_s(item.fd_label)}}}'
-        )
+        fd = f'{{"pid":{pid},"fd":{number},"generation":{generation},"label":{_s(item.fd_label)}}}'
     return json_inert(
         f'{{"ts":{_i(call.ts)},"duration_ns":{_i(call.duration)},"pid":{item.pid},'
         f'"tid":{_i(call.tid)},"name":{_quote(call.name)},"args":{_quote(call.args)},'
@@ -143,7 +146,8 @@ def syscall_text(item: SyscallItem) -> str:
         f'"owner":{_quote(item.owner)},"task":{_i(item.task or None)},'
         f'"task_name":{_s(item.task_name)},"step":{_i(item.step)},'
         f'"callback":{_s(item.callback)},"frame":{_frame_text(item.frame)},'
-        f'"iteration":{_i(item.iteration)},"loop_wait":{_b(item.is_loop_wait)},"fd":{fd}}}'
+        f'"caller":{_frame_text(item.caller)},"iteration":{_i(item.iteration)},'
+        f'"loop_wait":{_b(item.is_loop_wait)},"fd":{fd}}}'
     )
 
 
@@ -157,6 +161,10 @@ def step_text(step: StepItem) -> str:
             f'"fd":{_i(wake.fd)},"detail":{_quote(wake.detail)},"by":{_s(wake.by)}}}'
         )
     chain = ",".join(_frame_text(f) for f in step.suspended_at)
+    places = ",".join(
+        f'{{"frame":{_frame_text(p.frame)},"caller":{_frame_text(p.caller)},"ns":{p.ns}}}'
+        for p in step.places
+    )
     return json_inert(
         f'{{"kind":{_quote(step.kind)},"pid":{step.pid},"tid":{step.tid},'
         f'"index":{step.index},"task":{_i(step.task or None)},"name":{_quote(step.name)},'
@@ -164,7 +172,8 @@ def step_text(step: StepItem) -> str:
         f'"started_by":{_quote(step.started_by)},"ended_by":{_quote(step.ended_by)},'
         f'"resumed_at":{_frame_text(step.resumed_at)},"suspended_at":[{chain}],'
         f'"awaiting":{_s(step.awaiting)},"iteration":{_i(step.iteration)},'
-        f'"syscalls":{step.syscalls},"wake":{woke}}}'
+        f'"syscalls":{step.syscalls},"wake":{woke},"nested_ns":{step.nested_ns},'
+        f'"places":[{places}]}}'
     )
 
 
@@ -205,6 +214,37 @@ def finding_json(finding) -> dict:
         "detail": finding.detail,
         "iteration": finding.iteration,
         "log_line": finding.lineno,
+        "via": _frame(finding.via),
+        "user_code": finding.user_code,
+        "phase": finding.phase,
+        "counted": counts(finding),
+        "place_ns": finding.place_ns,
+        "traced_syscalls": finding.syscalls,
+        "tracer_ns": finding.tracer_ns,
+        "mostly_tracer": finding.mostly_tracer,
+        "restarts": finding.restarts,
+    }
+
+
+def group_json(group, processes: dict) -> dict:
+    return {
+        "kind": group.kind,
+        "pid": group.pid,
+        "process": processes.get(group.pid),
+        "phase": group.phase,
+        "counted": counts(group),
+        "frame": _frame(group.frame),
+        "via": _frame(group.via),
+        "where": group.where,
+        "who": list(group.who),
+        "syscalls": list(group.syscalls),
+        "count": group.count,
+        "total_ns": group.total_ns,
+        "worst_ns": group.worst_ns,
+        "p50_ns": group.p50_ns,
+        "first_ts": group.first_ts,
+        "user_code": group.user_code,
+        "mostly_tracer": group.mostly_tracer,
     }
 
 
@@ -278,10 +318,24 @@ def accounts_json(summary: TraceSummary) -> dict:
         }
         for loop in sorted(acc.loops.values(), key=lambda loop: (loop.pid, loop.tid))
     ]
+    processes = [
+        {
+            "pid": p.pid,
+            "parent": p.parent,
+            "command": p.command,
+            "label": p.label,
+            "syscalls": p.syscalls,
+            "has_agent": p.has_agent,
+            "tasks": p.tasks,
+        }
+        for p in sorted(acc.processes.values(), key=lambda p: p.pid)
+    ]
     return {
         "first_ts": acc.first_ts,
         "last_ts": acc.last_ts,
         "duration_ns": (acc.last_ts - acc.first_ts) if acc.first_ts and acc.last_ts else None,
+        "timed_syscalls": acc.timed_syscalls,
+        "processes": processes,
         "tasks": tasks,
         "fds": fds,
         "threads": threads,
@@ -354,8 +408,14 @@ class JsonExport:
     def observe(self, item) -> None:
         if self.filt is not None and not self.filt.keeps(item):
             return
-        number, encode = _ARRAY_OF[type(item)]
-        self.spill.add((number, item_time(item), next(self._serial), encode(item)))
+        kind = type(item)
+        number, encode = _ARRAY_OF[kind]
+        named = None  # (pid, task key, the name it had then): renamed at write if it changed
+        if kind is SyscallItem and item.task:
+            named = (item.pid, item.task, item.task_name)
+        elif kind is StepItem and item.kind == "task":
+            named = (item.pid, item.task, item.name)
+        self.spill.add((number, item_time(item), next(self._serial), encode(item), named))
 
     def write(self, summary: TraceSummary, stream, progress=None) -> None:
         try:
@@ -391,14 +451,25 @@ class JsonExport:
             "findings",
             (finding_json(f) for f in sorted(summary.findings, key=lambda f: f.ts or 0)),
         )
+        processes = summary.accounts.shown_processes()
+        out.array(
+            "finding_groups", (group_json(g, processes) for g in group_findings(summary.findings))
+        )
         records = self.spill.sorted()
         written = 0
+        final = summary.task_names  # a task has one name: its last (see correlate.names)
         pending = next(records, None)
         for number, name in enumerate(_ARRAY_NAMES):
+            key = _NAME_KEY[number]
             out.open_array(name)
             while pending is not None and pending[0] == number:
                 if not windowed or filt.in_window(pending[1], origin):
-                    out.element(pending[3])
+                    text, named = pending[3], pending[4]
+                    if named is not None:
+                        now = final.get((named[0], named[1]))
+                        if now is not None and now != named[2]:
+                            text = _renamed(text, key, named[2], now)
+                    out.element(text)
                 written += 1
                 if progress is not None and written % 10_000 == 0:
                     progress(written)
@@ -410,6 +481,14 @@ class JsonExport:
 
 
 _ARRAY_NAMES = ("iterations", "steps", "syscalls")
+_NAME_KEY = (None, ',"name":', ',"task_name":')  # where each array's element names its task
+
+
+def _renamed(text: str, key: str, old: str | None, new: str) -> str:
+    """An encoded element with its task's name replaced (the key occurs once: strings inside
+    the element have their quotes escaped, so `,"name":` is only ever the member)."""
+    was = key + ("null" if old is None else json_inert(_quote(old)))
+    return text.replace(was, key + json_inert(_quote(new)), 1)
 
 
 class _ObjectWriter:

@@ -58,7 +58,8 @@ class StreamedLayout:
         loops = set(summary.accounts.loops)
         thread_names = summary.thread_names
         tracks = []
-        self.task_names: dict = {}
+        self.task_names: dict = {}  # task track uid -> its task's final name
+        self.final_names = summary.task_names  # (pid, task key) -> final name
         for uid in sink.tracks.values():
             kind, pid, tid, sort, task_key, group = sink.track_info[uid]
             if kind == "process":
@@ -102,13 +103,14 @@ class StreamedLayout:
         """PlacedSlice per slice laid out: per track in (start, longest first) order, or all
         tracks merged in that order ("time"); ends cut to nest, open steps end at `end`."""
         names = self.task_names
+        final_names = self.final_names
         last = max(self.sink.last, self.origin)
         window = self.in_window is not None
         stacks: dict = {}  # track uid -> [end, ...] of the enclosing slices
         current = None
         per_track = self.sink.order != "time"
         for record in self.sink.spill.sorted():
-            track, start, end, sid, name, cat, args, fout, fin = record[-1]
+            track, start, end, sid, name, cat, args, fout, fin, task = record[-1]
             if window and not self._window(start):
                 continue
             if end is None:
@@ -126,6 +128,10 @@ class StreamedLayout:
                 args = {**args, "clipped": True}
             if name is None:
                 name = names.get(track, "task")
+            if task is not None:
+                final = final_names.get(task)
+                if final is not None and final != args.get("task"):
+                    args = {**args, "task": final}
             if window:
                 fout = [f for f in fout if self._window(f[2])]
                 if fin is not None and not self._window(fin[2]):

@@ -202,10 +202,13 @@ class LayoutSink:
             b = self.buckets[ts >> BUCKET_SHIFT] = [0, 0, 0]
         return b
 
-    def _add(self, track, start, end, name, cat, args, recent_key=None, flow_in=None) -> int:
+    def _add(
+        self, track, start, end, name, cat, args, recent_key=None, flow_in=None, task=None
+    ) -> int:
+        """A slice; `task` is the (pid, key) whose final name replaces args["task"] on read."""
         sid = self.next_sid
         self.next_sid += 1
-        body = [track, start, end, sid, name, cat, args, [], flow_in]
+        body = [track, start, end, sid, name, cat, args, [], flow_in, task]
         b = self._bucket(start)
         b[0] += 1
         b[1] += _text_bytes(name or "", args)
@@ -262,7 +265,8 @@ class LayoutSink:
         else:
             track = self.track(("thread", item.pid, call.tid if call.tid is not None else item.pid))
         end = call.ts + (call.duration or 0)
-        self._add(track, call.ts, end, call.name, "syscall", _syscall_args(item))
+        task = (item.pid, item.task) if item.task and item.task_name else None
+        self._add(track, call.ts, end, call.name, "syscall", _syscall_args(item), task=task)
         if item.fd_label and item.io is not None and item.nbytes > 0:
             m = _TCP_LABEL.match(item.fd_label)
             if m is not None:

@@ -59,10 +59,12 @@ def _frame(frame) -> tuple | None:
 
 
 def _where(frame: tuple | None) -> str:
+    """`file.py:12 (qualname)`; `file.py (qualname)` when the line is not known (0)."""
     if frame is None:
         return ""
     qualname, filename, line = frame
-    return f"{safe(filename.rsplit('/', 1)[-1])}:{line} ({safe(qualname)})"
+    at = f":{line}" if line else ""
+    return f"{safe(filename.rsplit('/', 1)[-1])}{at} ({safe(qualname)})"
 
 
 def _wake_text(step: StepItem) -> str:
@@ -93,23 +95,24 @@ class TimelineSink:
             if item.is_loop_wait:
                 return  # shown as its iteration's line
             call = item.call
+            task = (item.pid, item.task) if item.task else None
             add((
                 call.ts or 0, _CALL, next(self._serial), item.step is not None,
                 item.owner == "process", item.task_name, call.name, call.args, call.ret,
-                call.errno, call.duration, _frame(item.frame),
+                call.errno, call.duration, _frame(item.frame), task,
             ))  # fmt: skip
         elif kind is StepItem:
-            what = f"task {item.name}" if item.kind == "task" else f"callback {item.name}"
+            task = (item.pid, item.task) if item.kind == "task" else None
             add((
-                item.start, _START, next(self._serial), item.name, what, item.started_by,
-                _frame(item.resumed_at), _wake_text(item),
+                item.start, _START, next(self._serial), item.name, item.kind, item.started_by,
+                _frame(item.resumed_at), _wake_text(item), task,
             ))  # fmt: skip
             if item.end is not None:
                 chain = item.suspended_at
                 add((
                     item.end, _END, next(self._serial), item.name, item.ended_by,
                     _frame(chain[-1]) if chain else None,
-                    _frame(chain[0]) if len(chain) > 1 else None, item.duration,
+                    _frame(chain[0]) if len(chain) > 1 else None, item.duration, task,
                 ))  # fmt: skip
         elif kind is IterationItem:
             add((
@@ -124,13 +127,16 @@ class TimelineSink:
         has_loop: bool = True,
         width: int = 120,
         colour: bool = False,
+        names: dict | None = None,
     ) -> tuple[int, int]:
         """Write the lines; returns (lines shown, lines left out by --limit). When the trace
         has an event loop, syscalls made outside any loop (interpreter start-up, other
-        processes) are left out unless the filter asks for --startup, syscalls or fds."""
+        processes) are left out unless the filter asks for --startup, syscalls or fds. `names`
+        ((pid, task key) -> name, the summary's final names) renames tasks that were renamed
+        after an item was made: a task is called the same on every line."""
         filt = self.filt
         hide_outside = has_loop and not (filt.startup or filt.syscalls or filt.fds)
-        painter = _Painter(width, colour)
+        painter = _Painter(width, colour, names or {})
         windowed = filt.since_s is not None or filt.until_s is not None
         shown = skipped = 0
         write = out.write
@@ -172,7 +178,9 @@ def _iteration_fields(r, p):
 
 
 def _start_fields(r, p):
-    _, _, _, name, what, started_by, resumed_at, wake = r
+    _, _, _, name, kind, started_by, resumed_at, wake, task = r
+    name = p.name_of(task, name)
+    what = f"task {name}" if kind == "task" else f"callback {name}"
     how = {
         "start": "starts",
         "resume": "resumes",
@@ -189,7 +197,8 @@ def _start_fields(r, p):
 
 
 def _end_fields(r, p):
-    _, _, _, name, ended_by, suspended, awaiting, duration = r
+    _, _, _, name, ended_by, suspended, awaiting, duration, task = r
+    name = p.name_of(task, name)
     style = p.colour_of(name)
     fields = [(f"  ◀ {safe(name)}", style, False)]
     if ended_by == "yield" and suspended is not None:
@@ -206,7 +215,8 @@ def _end_fields(r, p):
 
 
 def _call_fields(r, p):
-    _, _, _, in_step, _, task_name, name, args, ret, errno, duration, frame = r
+    _, _, _, in_step, _, task_name, name, args, ret, errno, duration, frame, task = r
+    task_name = p.name_of(task, task_name)
     style = p.colour_of(task_name) if task_name else ""
     result = safe(ret) + (f" {errno}" if errno else "")
     indent = "      " if in_step else "    "
@@ -248,10 +258,15 @@ def _cut(s: str, room: int) -> str:
 class _Painter:
     """Fits a line's fields to the width and paints them (ANSI SGR) when colour is on."""
 
-    def __init__(self, width: int, colour: bool) -> None:
+    def __init__(self, width: int, colour: bool, names: dict | None = None) -> None:
         self.width = max(40, width)
         self.colour = colour
         self.colours: dict[str, str] = {}
+        self.names = names or {}
+
+    def name_of(self, task: tuple | None, name: str | None) -> str | None:
+        """A task's final name (the summary's), else the name it had then."""
+        return self.names.get(task, name) if task is not None else name
 
     def colour_of(self, name: str | None) -> str:
         if not name:
@@ -327,7 +342,12 @@ class _Painter:
 
 
 def render_timeline(
-    items, origin: int | None, console: Console, filt: TimelineFilter, has_loop: bool = True
+    items,
+    origin: int | None,
+    console: Console,
+    filt: TimelineFilter,
+    has_loop: bool = True,
+    names: dict | None = None,
 ) -> int:
     """The timeline of `items` on a rich Console (its file, width and colour); returns the
     number of lines left out by --limit."""
@@ -335,5 +355,5 @@ def render_timeline(
     for item in items:
         sink.observe(item)
     colour = console.is_terminal and not console.no_color and console.color_system is not None
-    _, skipped = sink.write(console.file, origin, has_loop, console.width, colour)
+    _, skipped = sink.write(console.file, origin, has_loop, console.width, colour, names)
     return skipped
