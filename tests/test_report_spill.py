@@ -3,7 +3,9 @@ disk when they do not fit, in a private directory removed on close; and every re
 on it writes the same whether its records fit in memory or not."""
 
 import io
+import json
 import random
+import re
 import stat
 
 import pytest
@@ -66,3 +68,29 @@ def test_every_renderer_writes_the_same_through_runs_on_disk(monkeypatch, fmt):
     monkeypatch.setattr(timeline, "RUN_RECORDS", 7)
     on_disk = render()
     assert on_disk == in_memory
+
+
+@pytest.mark.parametrize("fmt", ["json", "html", "perfetto", "timeline"])
+def test_a_task_renamed_after_its_items_is_called_by_its_final_name(fmt):
+    """Items are observed with the name a task had then; every renderer writes the task's final
+    name (the summary's), as correlate.names.with_final_names does for kept items."""
+    summary = load("echo", keep=lambda item: True)
+    key = next(k for k, t in summary.accounts.tasks.items() if t.name == "client-0")
+    summary.accounts.tasks[key].name = "renamed-late"
+    if fmt == "timeline":
+        out = io.StringIO()
+        sink = TimelineSink(TimelineFilter(limit=0))
+        for item in summary.items:
+            sink.observe(item)
+        sink.write(out, summary.accounts.first_ts, names=summary.task_names)
+        text = out.getvalue()
+    else:
+        out = io.StringIO()
+        RENDERERS[fmt](summary, out, {"filters": TimelineFilter(), "top": 10})
+        text = out.getvalue()
+        if fmt == "json":  # the item arrays (the accounts are the summary's own)
+            doc = json.loads(text)
+            text = json.dumps([doc["steps"], doc["syscalls"]])
+    assert "renamed-late" in text
+    left = re.sub(r"(task=|echo-of=)client-0", "", text)  # payloads keep their bytes
+    assert "client-0" not in left, left[max(0, left.find("client-0") - 200) :][:400]
