@@ -197,7 +197,8 @@ def test_a_long_step_spent_waiting_is_not_called_cpu_work(tmp_path):
         "    await asyncio.create_task(burns(), name='burner')\n"
         "asyncio.run(main())\n",
     )
-    step = r"at [^`]*`[^`]*`: the step held the loop for [^,]+, (.*?)(?= task | Meanwhile)"
+    at = r"at (?:[^`:]*:\d+ `[^`]*`|[^:]*)"  # file:line `source`, or file (function)
+    step = at + r": the step held the loop for [^,]+, (.*?)(?= task | Meanwhile)"
     waiter = re.search("task waiter " + step, text)
     assert waiter, text
     assert "waiting in syscalls (clock_nanosleep" in waiter.group(1)
