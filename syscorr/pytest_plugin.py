@@ -165,12 +165,14 @@ def _blocked_tests(result) -> dict[str, list]:
 
 def _describe(violation, base: Path) -> str:
     from syscorr.check.locations import location
+    from syscorr.report.safe import safe
 
-    return f"{location(violation, base)}: {violation.message()}"
+    return safe(f"{location(violation, base)}: {violation.message()}")
 
 
 def _print_report(write, result, blocked, trace: Path, base: Path) -> None:
     from syscorr.check.locations import display_path
+    from syscorr.report.safe import safe
 
     title = (
         f"syscorr: the event loop was blocked in {len(blocked)} test(s)"
@@ -181,12 +183,12 @@ def _print_report(write, result, blocked, trace: Path, base: Path) -> None:
     write.line(f"policy: {result.policy.describe()}")
     for nodeid, violations in blocked.items():
         for violation in violations:
-            write.line(f"BLOCKED {nodeid} - {_describe(violation, base)}", red=True)
+            write.line(f"BLOCKED {safe(nodeid)} - {_describe(violation, base)}", red=True)
     outside = [v for v in result.violations if v.test is None]
     for violation in outside:
         write.line(f"outside any test: {_describe(violation, base)}", yellow=True)
     for warning in result.warnings:
-        write.line(f"warning: {warning}", yellow=True)
+        write.line(f"warning: {safe(warning)}", yellow=True)
     if not result.tests:
         write.line("warning: no test markers in the trace (did the child load the plugin?)")
     shown = display_path(str(trace), base)

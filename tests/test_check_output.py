@@ -131,3 +131,32 @@ def test_module_candidates():
 )
 def test_allow_lists(policy, test, allowed):
     assert is_allowed(finding(), test, policy) is allowed
+
+
+def test_the_pytest_plugins_lines_are_inert():
+    """The plugin's summary lines (test ids and messages from the trace) escape control
+    characters and cannot start a workflow command."""
+    from pathlib import Path
+
+    from syscorr.pytest_plugin import _print_report
+
+    class Writer:
+        def __init__(self):
+            self.lines = []
+
+        def line(self, text, **_):
+            self.lines.append(text)
+
+        def sep(self, _, text, **__):
+            self.lines.append(text)
+
+    hostile = finding(filename="/x/\n::error::evil\x1b[31m.py")._replace(task="t\x07\r")
+    test = "tests/t.py::test\x1b]0;x\x07\n::warning::y"
+    violation = Violation(hostile, "max-block-ms", test)
+    res = result([violation], tests=[test])
+    writer = Writer()
+    _print_report(writer, res, {test: [violation]}, Path("trace"), Path("/"))
+    text = "\n".join(writer.lines)
+    assert not any(c in text for c in "\x1b\x07\r")
+    assert all(not line.lstrip().startswith("::") for line in text.split("\n"))
+    assert "\\x1b[31m" in text

@@ -63,7 +63,9 @@ def test_seed_answers_the_four_questions_in_order_from_its_events():
     three = flat(text[positions[2] : positions[3]])
     loop_tid = next(iter(summary.accounts.loops))
     assert f"the loop ran on thread {loop_tid} (the program's main thread): 14 iterations" in three
-    assert "fd 5, created" in three and "epoll_create1" in three
+    assert (
+        "fd 5, the fd its epoll_wait calls wait on, created" in three and "epoll_create1" in three
+    )
     assert "Task-2 ran `worker`; Task-3 ran `worker`" in three
     four = flat(text[positions[4] :])
     # (4) the timer is the epoll_wait timeout: 50 ms asked, returned 0 after 50.1 ms
@@ -117,3 +119,89 @@ def test_cli_explain_plain_text_and_output_file(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = target.read_text().splitlines()
     assert max(len(line.rstrip()) for line in lines) <= 60 and HEADINGS[0] in lines
+
+
+# --- claims the trace must support, on real programs ----------------------------------------
+
+
+def run_and_explain(tmp_path, source: str, env: dict | None = None) -> str:
+    import os
+
+    app = tmp_path / "app.py"
+    app.write_text(source)
+    trace = tmp_path / "trace"
+    done = run_syscorr("run", "-q", "-o", str(trace), str(app), cwd=tmp_path,
+                       env={**os.environ, **(env or {})})  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    done = run_syscorr("explain", str(trace), "--width", "200", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    return flat(done.stdout.decode())
+
+
+@pytest.mark.slow
+def test_the_loops_epoll_fd_is_the_one_its_waits_use(tmp_path):
+    """A program that makes an epoll instance of its own before asyncio.run: the story names
+    the loop's (the one its epoll_wait calls wait on), not the first one created."""
+    text = run_and_explain(
+        tmp_path,
+        "import asyncio, select\n"
+        "mine = select.epoll()\n"
+        "async def main():\n"
+        "    await asyncio.sleep(0.01)\n"
+        "asyncio.run(main())\n"
+        "print(mine.fileno())\n",
+    )
+    found = re.search(r"one epoll instance: fd (\d+), the fd its epoll_wait calls wait on", text)
+    assert found, text
+    assert found.group(1) != "3"  # fd 3 is the program's own epoll (the first fd it opened)
+
+
+@pytest.mark.slow
+def test_an_installed_package_is_not_asyncio(tmp_path):
+    """A task running a coroutine of an installed package is said to run that package's code,
+    not "asyncio's own"."""
+    package = tmp_path / "lib" / "python3.13" / "site-packages" / "fakelib"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "import asyncio\nasync def serve():\n    await asyncio.sleep(0.01)\n"
+    )
+    text = run_and_explain(
+        tmp_path,
+        "import asyncio, fakelib\n"
+        "async def main():\n"
+        "    await asyncio.create_task(fakelib.serve(), name='server')\n"
+        "asyncio.run(main())\n",
+        env={"PYTHONPATH": str(package.parent)},
+    )
+    assert "server ran `serve` (from the installed package fakelib)" in text, text
+    assert "`serve` (asyncio's own)" not in text
+
+
+@pytest.mark.slow
+def test_a_long_step_spent_waiting_is_not_called_cpu_work(tmp_path):
+    """A step that waits in subprocess.run (and short sleeps, each under the blocking rule) is
+    told as waiting in syscalls, naming them; a step that burns CPU is told as CPU work."""
+    text = run_and_explain(
+        tmp_path,
+        "import asyncio, subprocess, time\n"
+        "async def waits():\n"
+        "    subprocess.run(['sleep', '0.3'], timeout=5)\n"
+        "    for _ in range(30):\n"
+        "        time.sleep(0.004)\n"
+        "async def burns():\n"
+        "    end = time.perf_counter() + 0.25\n"
+        "    while time.perf_counter() < end:\n"
+        "        pass\n"
+        "async def main():\n"
+        "    await asyncio.create_task(waits(), name='waiter')\n"
+        "    await asyncio.create_task(burns(), name='burner')\n"
+        "asyncio.run(main())\n",
+    )
+    at = r"at (?:[^`:]*:\d+ `[^`]*`|[^:]*)"  # file:line `source`, or file (function)
+    step = at + r": the step held the loop for [^,]+, (.*?)(?= task | Meanwhile)"
+    waiter = re.search("task waiter " + step, text)
+    assert waiter, text
+    assert "waiting in syscalls (clock_nanosleep" in waiter.group(1)
+    assert "CPU work" not in waiter.group(1)
+    burner = re.search("task burner " + step, text)
+    assert burner and "CPU work" in burner.group(1), text

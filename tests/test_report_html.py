@@ -16,13 +16,31 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from syscorr.report import htmlreport
-from syscorr.report.perfetto_tracks import layout
+from syscorr.report.perfetto_layout import layout
 from syscorr.report.timeline import TimelineFilter
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import APPS, run_syscorr
 from tests.golden_util import load
 
 DATA = re.compile(r'<script id="syscorr-data" type="application/json">(.*?)</script>', re.S)
+CHUNK = re.compile(r'<script class="syscorr-chunk" type="application/json">(.*?)</script>', re.S)
+TAIL = re.compile(r'<script id="syscorr-tail" type="application/json">(.*?)</script>', re.S)
+
+
+def page_data(page: str) -> dict:
+    """The page's data elements put back together: lanes with their columns, flows, findings."""
+    data = json.loads(DATA.search(page).group(1))
+    for lane in data["lanes"]:
+        lane.update(start=[], dur=[], depth=[], names=[], cats=[], details=[])
+    for text in CHUNK.findall(page):
+        chunk = json.loads(text)
+        lane, strings = data["lanes"][chunk["lane"]], chunk["strings"]
+        for key in ("start", "dur", "depth"):
+            lane[key] += chunk[key]
+        for key, into in (("name", "names"), ("cat", "cats"), ("detail", "details")):
+            lane[into] += [strings[i] for i in chunk[key]]
+    data.update(json.loads(TAIL.search(page).group(1)))
+    return data
 
 
 def render(name: str, options: dict | None = None) -> str:
@@ -42,7 +60,10 @@ def test_script_json_never_closes_the_element(text):
 @pytest.mark.parametrize("name", ["seed", "echo", "blocking"])
 def test_self_contained_with_a_hashed_script_and_the_layout_as_data(name):
     page = render(name)
-    assert page.count("<script") == 2 and "<link" not in page and "<iframe" not in page
+    tags = re.findall(r"<script[^>]*>", page)
+    assert tags.count("<script>") == 1, tags  # the one script that runs: the rest is data
+    assert all('type="application/json"' in t for t in tags if t != "<script>")
+    assert "<link" not in page and "<iframe" not in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     csp = re.search(r'Content-Security-Policy" content="([^"]+)"', page).group(1)
     assert "default-src 'none'" in csp
@@ -52,9 +73,9 @@ def test_self_contained_with_a_hashed_script_and_the_layout_as_data(name):
 
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     assert f"'sha256-{digest}'" in csp
-    data = json.loads(DATA.search(page).group(1))
+    data = page_data(page)
     lay = layout(load(name, keep=lambda item: True))
-    assert [lane["name"] for lane in data["lanes"]] == [t.name for t in lay.tracks]
+    assert sorted(lane["name"] for lane in data["lanes"]) == sorted(t.name for t in lay.tracks)
     assert sum(len(lane["start"]) for lane in data["lanes"]) == lay.slice_count()
     assert len(data["flows"]) == len(lay.flows)
     for lane in data["lanes"]:
@@ -63,14 +84,13 @@ def test_self_contained_with_a_hashed_script_and_the_layout_as_data(name):
 
 def test_findings_point_at_their_slices():
     summary = load("blocking", keep=lambda item: True)
-    data = json.loads(DATA.search(render("blocking")).group(1))
+    data = page_data(render("blocking"))
     assert len(data["findings"]) == len(summary.findings) > 0
-    strings = data["strings"]
     for finding, target in zip(summary.findings, data["findings"], strict=True):
         lane = data["lanes"][target["lane"]]
         i = target["slice"]
-        assert strings[lane["name_idx"][i]] == finding.syscall
-        assert f"line: {finding.lineno}" in strings[lane["detail"][i]]
+        assert lane["names"][i] == finding.syscall
+        assert f"line: {finding.lineno}" in lane["details"][i]
         assert lane["start"][i] == finding.ts - data["origin_ns"]
 
 
@@ -191,4 +211,37 @@ def test_hostile_payload_shows_as_text_and_runs_nothing(browser, tmp_path):
     assert page.evaluate("document.querySelectorAll('img').length") == 0
     page.screenshot(path=str(tmp_path / "xss.png"), full_page=True)
     assert dialogs == [] and problems == []
+    page.close()
+
+
+@pytest.mark.slow
+def test_thousands_of_tasks_fold_into_groups_per_coroutine(browser, tmp_path):
+    """3,000 tasks of three coroutines: the page opens with one folded group per coroutine
+    (a few lanes, not thousands); a click on a group's label unfolds its tasks, a click on a
+    finding inside a folded group unfolds it and selects the slice, a process label folds the
+    whole process."""
+    report = record_and_render(tmp_path, "many_tasks.py", "--tasks", "3000")
+    page, problems, dialogs = open_page(browser, report)
+    names = lane_names(page)
+    assert len(names) < 20, names
+    groups = [n for n in names if n.startswith("▸ ")]
+    counts = {g.split(" ×")[0][2:]: int(g.split(" ×")[1].split()[0]) for g in groups if " ×" in g}
+    assert {"fetch", "parse", "store"} <= set(counts), groups
+    assert counts["fetch"] + counts["parse"] + counts["store"] == 3000
+    assert not any(n.startswith("task fetch-") for n in names)
+    page.click(".lane-label.group >> text=fetch")
+    unfolded = lane_names(page)
+    assert len(unfolded) == len(names) + counts["fetch"]
+    assert "task fetch-0" in unfolded
+    page.click(".lane-label.group >> text=fetch")
+    assert len(lane_names(page)) == len(names)
+    page.locator("#findings li").first.click()  # the blocking store-8 step, in a folded group
+    selected = page.evaluate("window.syscorrReport.selected")
+    assert selected is not None
+    assert "task store-8" in lane_names(page)
+    assert "store-8" in page.text_content("#details")
+    page.click(".lane-label.process")
+    assert len(lane_names(page)) <= 3  # the process lane and the counters
+    page.screenshot(path=str(tmp_path / "many.png"))
+    assert problems == [] and dialogs == []
     page.close()

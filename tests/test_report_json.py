@@ -149,3 +149,21 @@ def test_cli_writes_json_file(tmp_path):
     assert done.returncode == 0, done.stderr
     assert_valid(json.loads(out.read_text()))
     assert out.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("name", ["seed", "echo", "blocking"])
+def test_the_fast_encoders_write_what_json_dumps_writes(name):
+    """syscall_text / step_text are the JSON of syscall_json / step_json, byte for byte."""
+    from syscorr.correlate.model import StepItem, SyscallItem
+
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    summary = load(name, keep=lambda item: True)
+    checked = 0
+    for item in summary.items:
+        if type(item) is SyscallItem:
+            assert jsonreport.syscall_text(item) == dumps(jsonreport.syscall_json(item))
+            checked += 1
+        elif type(item) is StepItem:
+            assert jsonreport.step_text(item) == dumps(jsonreport.step_json(item))
+            checked += 1
+    assert checked > 100

@@ -14,7 +14,7 @@ import pytest
 from syscorr.correlate.model import StepItem, SyscallItem
 from syscorr.errors import UsageError
 from syscorr.report import perfetto
-from syscorr.report.perfetto_tracks import layout
+from syscorr.report.perfetto_tracks import LayoutSink
 from syscorr.report.timeline import TimelineFilter
 from tests.conftest import run_syscorr
 from tests.golden_util import TRACES, load
@@ -180,7 +180,11 @@ def test_since_until_cut_the_export():
 def test_too_big_is_refused_with_how_to_cut_it():
     with pytest.raises(UsageError, match="--since S --until S"):
         export("echo", {"filters": TimelineFilter(), "limit_bytes": 10_000})
-    lay = layout(load("echo", keep=lambda item: True))
+    summary = load("echo", keep=lambda item: True)
+    sink = LayoutSink()
+    for item in summary.items:
+        sink.observe(item)
+    lay = sink.finish(summary)
     estimate = lay.estimated_bytes(perfetto.JSON_PER_SLICE, perfetto.JSON_PER_POINT)
     out = io.StringIO()
     perfetto.write_json(lay, out)
@@ -200,21 +204,33 @@ def test_cli_writes_a_file_and_refuses_when_too_big(tmp_path):
     assert b"--since" in done.stderr and b"Traceback" not in done.stderr
 
 
-def test_overlapping_slices_are_cut_to_nest():
-    from syscorr.report.perfetto_tracks import Slice, _nest
+@pytest.mark.parametrize("order", ["track", "time"])
+def test_overlapping_slices_are_cut_to_nest(order):
+    sink = LayoutSink(order=order)
+    track = sink.track(("thread", 1, 1))
+    sink._add(track, 10, 20, "step", "task-step", {})
+    sink._add(track, 15, 25, "recvfrom", "syscall", {})  # overlaps the step's end
+    sink._add(track, 20, 30, "next", "task-step", {})  # a sibling starting where step 1 ends
+    sink._add(track, 10, 10, "instant", "syscall", {})
+    lay = sink.finish(load("seed"))
+    nested = [p.slice for p in lay.slices()]
+    assert [(s.name, s.start, s.end) for s in nested] == [
+        ("step", 10, 20),
+        ("instant", 10, 10),
+        ("recvfrom", 15, 20),
+        ("next", 20, 30),
+    ]
+    assert nested[2].args == {"clipped": True} and nested[3].args == {}
 
-    raw = [
-        Slice(1, 1, 10, 20, "step", "task-step", {}),
-        Slice(2, 1, 15, 25, "recvfrom", "syscall", {}),  # overlaps the step's end
-        Slice(3, 1, 20, 30, "next", "task-step", {}),  # a sibling starting where step 1 ends
-        Slice(4, 1, 10, 10, "instant", "syscall", {}),
-    ]
-    by_sid = {}
-    nested = _nest(raw, by_sid)
-    assert [(s.sid, s.start, s.end) for s in nested] == [
-        (1, 10, 20),
-        (4, 10, 10),
-        (2, 15, 20),
-        (3, 20, 30),
-    ]
-    assert by_sid[2].args == {"clipped": True} and by_sid[3].args == {}
+
+@pytest.mark.parametrize("fmt", ["json", "html", "perfetto", "perfetto-proto"])
+def test_an_imported_log_without_pids_or_times_exports(tmp_path, fmt):
+    """A log recorded with plain `strace -o` (no -f, no timestamps) imported as a trace: meta has
+    no command; every export still writes (nothing to place on a time axis is left out)."""
+    trace = tmp_path / "imported"
+    done = run_syscorr("import", str(TRACES.parent / "strace" / "no_f.log"), "-o", str(trace))
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "out"
+    done = run_syscorr("report", str(trace), "-f", fmt, "-o", str(target))
+    assert done.returncode == 0, done.stderr
+    assert b"Traceback" not in done.stderr and target.stat().st_size > 0

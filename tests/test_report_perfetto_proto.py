@@ -12,7 +12,7 @@ from perfetto.protos.perfetto.trace import perfetto_trace_pb2 as pb
 
 from syscorr.errors import UsageError
 from syscorr.report import perfetto_proto
-from syscorr.report.perfetto_tracks import layout
+from syscorr.report.perfetto_layout import layout
 from syscorr.report.timeline import TimelineFilter
 from tests.conftest import run_syscorr
 from tests.golden_util import TRACES, load

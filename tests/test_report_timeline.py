@@ -3,6 +3,8 @@ filter, a task filter, an fd filter) and what the filters keep and leave out."""
 
 import pytest
 
+from syscorr.correlate.model import SyscallItem
+from syscorr.report.fmt import where
 from syscorr.report.timeline import TimelineFilter, render_timeline
 from tests.golden_util import assert_golden, load, render_to_text, scrub
 
@@ -56,6 +58,29 @@ def test_limit_says_how_many_lines_were_left_out():
     lines = text.splitlines()
     assert len(lines) == 6
     assert lines[-1].startswith("… ") and "more lines" in lines[-1]
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_a_narrow_timeline_keeps_every_call_site(width):
+    """Piped or in a narrow terminal, arguments are shortened or the line wraps: the place a
+    syscall was made from (file:line (function)) is always there, whole."""
+    summary = load("blocking", keep=lambda item: True)
+    filt = TimelineFilter(limit=0)
+    text = render_to_text(
+        lambda console: render_timeline(summary.items, summary.accounts.first_ts, console, filt),
+        width=width,
+    )
+    places = [
+        where(item.frame)
+        for item in summary.items
+        if type(item) is SyscallItem and item.frame is not None and item.step is not None
+        and not item.is_loop_wait
+    ]  # fmt: skip
+    assert len(places) > 10
+    flat = text.replace("\n" + " " * 14, "")  # continuation lines joined back
+    for place in set(places):
+        assert flat.count(place) >= places.count(place), place
+    assert all(len(line) <= width for line in text.splitlines()[:-1])
 
 
 def test_task_filter_finds_a_task_by_asyncios_name_or_as_shown():

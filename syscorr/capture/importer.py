@@ -1,11 +1,11 @@
 """`syscorr import`: turn syscall logs a user recorded themselves into a trace directory.
 
-Contract: `import_logs(paths, output)` sniffs the format (strace with any flags, `-ff` per-thread
-files, or dtruss), copies the logs byte for byte into a new private trace directory (named
-`strace.log`, `strace.log.<tid>` for `-ff` files, or `dtruss.log`), writes meta.json
-(kind "import", no agent), parses everything once to count what is there, and returns an
+Contract: `import_logs(paths, output, progress=None)` sniffs the format (strace with any flags,
+`-ff` per-thread files, or dtruss), copies the logs byte for byte into a new private trace
+directory (named `strace.log`, `strace.log.<tid>` for `-ff` files, or `dtruss.log`), writes
+meta.json (kind "import", no agent), parses everything once to count what is there, and returns an
 `ImportResult`. Bad input raises a SyscorrError naming the file; malformed lines are only
-counted (`ParseStats`), never fatal.
+counted (`ParseStats`), never fatal. `progress(n)` is called every 10,000 records parsed.
 """
 
 import os
@@ -82,7 +82,7 @@ def _stored_names(paths: list[Path], log_format: str) -> list[str]:
     return names
 
 
-def import_logs(paths: list[Path], output: Path | None) -> ImportResult:
+def import_logs(paths: list[Path], output: Path | None, progress=None) -> ImportResult:
     if not paths:
         raise UsageError("nothing to import: give one strace/dtruss log, or the -ff files")
     paths = [Path(p) for p in paths]
@@ -118,6 +118,7 @@ def import_logs(paths: list[Path], output: Path | None) -> ImportResult:
         }
     )
     stats = ParseStats()
-    for _ in open_trace(trace).records(stats):
-        pass
+    for n, _ in enumerate(open_trace(trace).records(stats), 1):
+        if progress is not None and n % 10_000 == 0:
+            progress(n)
     return ImportResult(trace, log_format, dict(stats.by_type), stats.summary())

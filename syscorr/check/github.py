@@ -4,16 +4,28 @@ Contract: `write_annotations(result, stream, workspace)` writes
 `::error file=<path>,line=<n>,title=<rule>::<message>` per place (a place that failed several
 times is one annotation on its worst occurrence, saying how often), paths relative to
 `workspace` (GITHUB_WORKSPACE) so GitHub places them on the diff, and `::warning::` per
-warning. Values are escaped as the runner expects (%, CR, LF; and `:` `,` in properties).
+warning. Values are escaped as the runner expects (%, CR, LF; and `:` `,` in properties), after
+syscorr.report.safe has escaped every other control character (the log viewer renders ANSI
+escapes) and the legacy `##[` command opener, so trace text can neither end the annotation nor
+start a command of its own.
 `under_github_actions(environ)` is true when GITHUB_ACTIONS=true.
 """
 
+import re
+
 from syscorr.check.evaluate import CheckResult
 from syscorr.check.locations import display_path
+from syscorr.report.safe import safe
+
+_BREAKS = {"\r": "%0D", "\n": "%0A"}
 
 
 def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """CR and LF as the runner's %0D/%0A (a multi-line message), % as %25, and every other
+    control character escaped by `safe`: nothing can end the command's line."""
+    return "".join(
+        _BREAKS.get(part) or safe(part).replace("%", "%25") for part in re.split("([\r\n])", text)
+    )
 
 
 def escape_property(text: str) -> str:

@@ -5,11 +5,14 @@ Contract: `write_json(result, stream)` writes {"trace", "passed", "policy", "vio
 message, file (absolute or as recorded), line (0 or null: not known), function, via (the other
 end of its await chain: file, line, function, or null), user_code, task, callback, syscall,
 duration_ms, tracer_ms (estimated tracer share, or null), restarts, test, pid, log_line.
+Strings keep the trace's text exactly (JSON escapes control characters; `##[` is written
+`#\\u0023[` so no CI runner reads a command in stdout).
 """
 
 import json
 
 from syscorr.check.evaluate import CheckResult, Violation
+from syscorr.report.safe import json_inert
 
 
 def violation_dict(violation: Violation) -> dict:
@@ -48,5 +51,4 @@ def write_json(result: CheckResult, stream) -> None:
         "tests": result.tests,
         "warnings": result.warnings,
     }
-    json.dump(data, stream, indent=2)
-    stream.write("\n")
+    stream.write(json_inert(json.dumps(data, indent=2)) + "\n")

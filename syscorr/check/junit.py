@@ -5,7 +5,9 @@ test attribution there is one <testcase> per rule (max-block-ms, max-step-ms,
 forbidden-syscalls); with it (a pytest session traced with the syscorr plugin) one per test,
 named like pytest's own report (classname `tests.test_x.Class`, name `test_y`), plus
 `outside tests` when violations happened outside any test. A failing case has a <failure>
-whose message starts with the first violation's `file:line` and whose text lists them all.
+whose message starts with the first violation's `file:line` and whose text lists them all. Every
+string goes through `_clean`: well-formed XML whatever the trace holds, nothing a terminal or a CI
+runner would act on.
 """
 
 import re
@@ -13,14 +15,17 @@ import xml.etree.ElementTree as ET
 
 from syscorr.check.evaluate import RULES, CheckResult, Violation
 from syscorr.check.locations import location
+from syscorr.report.safe import guard_line, safe
 
 OUTSIDE_TESTS = "outside tests"
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _clean(text: str) -> str:
-    """Text from the trace with the characters XML 1.0 cannot carry replaced."""
-    return _NOT_XML.sub("\ufffd", text)
+    """Text from the trace made one inert line that XML 1.0 can carry: control characters
+    (newlines too) escaped by syscorr.report.safe, not a CI workflow command, and any
+    character XML cannot carry (U+FFFE, U+FFFF) replaced."""
+    return _NOT_XML.sub("\ufffd", guard_line(safe(text)))
 
 
 def _failure(case: ET.Element, violations: list[Violation]) -> None:
@@ -29,11 +34,9 @@ def _failure(case: ET.Element, violations: list[Violation]) -> None:
     if len(violations) > 1:
         summary += f" (and {len(violations) - 1} more)"
     failure = ET.SubElement(case, "failure", message=summary, type=first.rule)
-    failure.text = _clean(
-        "\n".join(
-            f"{location(v)}: {v.rule}: {v.message()}" + (f" [test {v.test}]" if v.test else "")
-            for v in violations
-        )
+    failure.text = "\n".join(
+        _clean(f"{location(v)}: {v.rule}: {v.message()}" + (f" [test {v.test}]" if v.test else ""))
+        for v in violations
     )
 
 
@@ -74,14 +77,14 @@ def build_junit(result: CheckResult) -> ET.ElementTree:
         skipped="0",
     )
     properties = ET.SubElement(suite, "properties")
-    ET.SubElement(properties, "property", name="trace", value=result.trace)
-    ET.SubElement(properties, "property", name="policy", value=result.policy.describe())
+    ET.SubElement(properties, "property", name="trace", value=_clean(result.trace))
+    ET.SubElement(properties, "property", name="policy", value=_clean(result.policy.describe()))
     for classname, name, violations in cases:
         case = ET.SubElement(suite, "testcase", classname=_clean(classname), name=_clean(name))
         if violations:
             _failure(case, violations)
     if result.warnings:
-        ET.SubElement(suite, "system-err").text = _clean("\n".join(result.warnings))
+        ET.SubElement(suite, "system-err").text = "\n".join(_clean(w) for w in result.warnings)
     ET.indent(root)
     return ET.ElementTree(root)
 

@@ -5,7 +5,8 @@ is the whole command without typer. It loads the policy (options over the
 `[tool.syscorr]` table of pyproject.toml), judges the trace (`syscorr.check.evaluate`), writes
 human text (or `--json`) to stdout, a JUnit file with `--junit FILE`, GitHub annotations with
 `--github` (on by default when GITHUB_ACTIONS=true), and exits 0 when clean, 1 with violations,
-2 on a bad option, policy or trace (one line on stderr, through `fail`).
+2 on a bad option, policy or trace (one line on stderr, through `fail`). A large trace read in a
+terminal shows progress on stderr.
 """
 
 import os
@@ -15,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from syscorr.cli.common import fail, write_private
+from syscorr.cli.common import fail, trace_progress, write_private
 from syscorr.errors import SyscorrError
 
 HELP = """Check a trace against a policy: exit 1 if the event loop was blocked.
@@ -49,10 +50,13 @@ def run_check(
     from syscorr.check.junit import write_junit
     from syscorr.check.policy import load_policy
     from syscorr.check.text import write_text
+    from syscorr.trace import directory
 
     stdout = stdout or sys.stdout
     policy = load_policy(overrides, config=config)
-    result = check_trace(trace, policy)
+    found = directory.resolve(trace)
+    with trace_progress(found) as progress:
+        result = check_trace(found, policy, progress=progress.reading)
     if as_json:
         write_json(result, stdout)
     else:

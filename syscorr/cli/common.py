@@ -5,8 +5,12 @@ code (2); commands call it for every `SyscorrError`, so no traceback reaches the
 `open_output(path)` yields stdout, or a new file created 0600 (reports quote payload bytes);
 `write_private(path, writer, value)` does the same for a side file such as `--junit`.
 `make_console(stream, to_file)` gives a terminal colour and its width, a pipe or file plain
-text 120 wide (or $COLUMNS). `trace_progress(trace)` yields a progress callback for
-`summarize_trace`: a transient bar on stderr for a large trace in a terminal, else None.
+text 120 wide (or $COLUMNS); rich markup is off (trace text is never markup) and lines that
+would start with `::` are defused (syscorr.report.safe). `trace_progress(trace)` yields a
+`TraceProgress`: a transient bar on stderr for a large trace read in a terminal (syscall
+records read, against an estimate from the logs' size; then a stage such as writing an
+export), nothing when stderr is not a terminal or the logs are smaller than PROGRESS_BYTES
+($SYSCORR_PROGRESS_BYTES overrides it).
 """
 
 import os
@@ -20,13 +24,14 @@ import typer
 from rich.console import Console
 
 from syscorr.errors import SyscorrError, UsageError
+from syscorr.report.safe import GuardedStream, guard_line, safe
 from syscorr.trace.directory import TraceDir
 
 PROGRESS_BYTES = 20 << 20  # logs larger than this get a progress bar in a terminal
 
 
 def fail(err: SyscorrError) -> NoReturn:
-    print(f"syscorr: error: {err}", file=sys.stderr)
+    print(guard_line(safe(f"syscorr: error: {err}")), file=sys.stderr)
     raise typer.Exit(err.exit_code)
 
 
@@ -54,28 +59,98 @@ def make_console(stream, to_file: bool) -> Console:
     """A terminal gets colour and its own width; a pipe or file gets plain text, 120 wide
     (or $COLUMNS), so lines are not folded at 80 columns."""
     interactive = not to_file and stream.isatty()
-    width = None if interactive else int(os.environ.get("COLUMNS", "120") or 120)
+    width = None if interactive else plain_width()
     return Console(
-        file=stream,
+        file=GuardedStream(stream),
         highlight=False,
+        markup=False,
+        emoji=False,
         force_terminal=interactive or None,
-        no_color=not interactive,
+        no_color=not interactive or bool(os.environ.get("NO_COLOR")),
         width=width,
     )
 
 
-@contextmanager
-def trace_progress(trace: TraceDir) -> Iterator[Callable[[int], None] | None]:
-    """A progress callback (items read so far) for a large trace read in a terminal."""
+def plain_width() -> int:
+    """$COLUMNS when it is a sane number, else 120."""
     try:
-        total = sum(p.stat().st_size for p in trace.syscall_logs() if p.exists())
-    except (OSError, SyscorrError):
-        total = 0
-    if total < PROGRESS_BYTES or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import Progress
+        return max(20, int(os.environ.get("COLUMNS", "")))
+    except ValueError:
+        return 120
 
-    with Progress(transient=True, console=Console(stderr=True)) as progress:
-        bar = progress.add_task("reading trace", total=None)
-        yield lambda n: progress.update(bar, completed=n, description=f"{n} events")
+
+def estimate_records(paths) -> int:
+    """About how many lines (syscall records) the logs hold, from the first MiB of each."""
+    total = 0
+    for path in paths:
+        try:
+            size = path.stat().st_size
+            with open(path, "rb") as f:
+                head = f.read(1 << 20)
+        except OSError:
+            continue
+        lines = head.count(b"\n")
+        total += int(size * lines / len(head)) if head and lines else 0
+    return total
+
+
+class TraceProgress:
+    """Progress on stderr for a long command: `reading` is the callback `summarize_trace`
+    takes (syscall records parsed so far), `stage(description, total)` a callback for a
+    later phase (records written). Both are None when no bar is shown."""
+
+    def __init__(self, progress=None, total: int = 0) -> None:
+        self._progress = progress
+        self._total = total
+        self._bar = None
+        self.reading = None
+        if progress is not None:
+            self._bar = progress.add_task("reading trace", total=total or None)
+            progress.refresh()
+            self.reading = self._read
+
+    def _read(self, n: int) -> None:
+        total = max(self._total, n + 1)
+        self._progress.update(self._bar, completed=n, total=total)
+
+    def stage(self, description: str, total: int):
+        if self._progress is None:
+            return None
+        if self._bar is not None:
+            self._progress.remove_task(self._bar)
+        self._bar = self._progress.add_task(description, total=total or None)
+        return lambda n: self._progress.update(self._bar, completed=n)
+
+
+@contextmanager
+def trace_progress(trace: TraceDir | None = None, paths=None) -> Iterator[TraceProgress]:
+    """Progress for reading a large trace (or the logs `paths`) when stderr is a terminal;
+    a `TraceProgress` that shows nothing otherwise."""
+    try:
+        logs = list(paths) if paths is not None else [p for p in trace.syscall_logs() if p.exists()]
+        size = sum(p.stat().st_size for p in logs)
+    except (OSError, SyscorrError):
+        logs, size = [], 0
+    try:
+        threshold = int(os.environ.get("SYSCORR_PROGRESS_BYTES", PROGRESS_BYTES))
+    except ValueError:
+        threshold = PROGRESS_BYTES
+    if size < threshold or not sys.stderr.isatty():
+        yield TraceProgress()
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
+        yield TraceProgress(progress, estimate_records(logs))

@@ -1,8 +1,9 @@
 """`syscorr explain [TRACE]`: the trace told as a story that teaches how asyncio works.
 
 Contract: `explain(...)` is the typer command (registered by syscorr.cli.app). It runs the one
-analysis pass (`summarize_trace`) gathering the story's `Facts`, and writes plain text (colour
-only on a terminal) to stdout or `-o FILE`; a `SyscorrError` becomes one line (exit 2).
+analysis pass (`summarize_trace`) gathering the story's `Facts` (progress on stderr for a large
+trace in a terminal), and writes plain text (colour only on a terminal) to stdout or `-o FILE`;
+a `SyscorrError` becomes one line (exit 2).
 """
 
 import sys
@@ -44,9 +45,12 @@ def explain(
 
     try:
         found = directory.resolve(trace)
-        facts = Facts()
+        rules = Rules()
+        facts = Facts(step_ns=rules.step_ns)
         with trace_progress(found) as progress:
-            summary = summarize_trace(found, Rules(), keep=facts.observe, progress=progress)
+            summary = summarize_trace(
+                found, rules, observe=facts.observe, progress=progress.reading
+            )
         facts.finish()
         with open_output(output) as stream:
             interactive = output is None and sys.stdout.isatty()

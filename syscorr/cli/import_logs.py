@@ -1,8 +1,9 @@
 """`syscorr import LOG...`: turn a strace or dtruss log the user recorded into a trace.
 
 Contract: `import_command(...)` is the typer command (registered by syscorr.cli.app) over
-`syscorr.capture.importer.import_logs`; it reports what was imported on stderr and turns a
-`SyscorrError` into one line (exit 2).
+`syscorr.capture.importer.import_logs`; it shows progress on stderr while it reads a large log
+in a terminal, reports what was imported on stderr and turns a `SyscorrError` into one line
+(exit 2).
 """
 
 import sys
@@ -11,8 +12,9 @@ from typing import Annotated
 
 import typer
 
-from syscorr.cli.common import fail
+from syscorr.cli.common import fail, trace_progress
 from syscorr.errors import SyscorrError
+from syscorr.report.safe import safe
 
 HELP = """Turn a strace or dtruss log you recorded yourself into a trace.
 
@@ -34,29 +36,28 @@ def import_command(
     logs: Annotated[list[Path], typer.Argument(help="The log file(s).", metavar="LOG...")],
     output: Annotated[
         Path | None,
-        typer.Option(
-            "-o", "--output", metavar="DIR", help="Write the trace here (new or empty)."
-        ),
+        typer.Option("-o", "--output", metavar="DIR", help="Write the trace here (new or empty)."),
     ] = None,
 ) -> None:
     from syscorr.capture.importer import import_logs
 
     try:
-        result = import_logs(list(logs), output)
+        with trace_progress(paths=[Path(p) for p in logs if Path(p).is_file()]) as progress:
+            result = import_logs(list(logs), output, progress=progress.reading)
     except SyscorrError as err:
         fail(err)
     counts = result.records
     print(
         f"syscorr: imported {len(logs)} {result.log_format} log(s): "
         f"{counts.get('Syscall', 0)} syscalls, {counts.get('SignalRecord', 0)} signals, "
-        f"{counts.get('ExitRecord', 0)} exits into {result.trace.path}",
+        f"{counts.get('ExitRecord', 0)} exits into {safe(result.trace.path)}",
         file=sys.stderr,
     )
     if result.unparsed_note:
-        print(f"syscorr: warning: {result.unparsed_note}", file=sys.stderr)
+        print(f"syscorr: warning: {safe(result.unparsed_note)}", file=sys.stderr)
     print(
         "syscorr: no agent events in an imported log: tasks and coroutine lines are absent "
         "(record with `syscorr run app.py` to get them); see `syscorr report "
-        f"{result.trace.path}`",
+        f"{safe(result.trace.path)}`",
         file=sys.stderr,
     )

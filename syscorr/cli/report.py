@@ -3,10 +3,15 @@
 Contract: `report(...)` is the typer command (registered by syscorr.cli.app); `write_report(...)`
 is the whole command without typer. It writes the chosen format to stdout or to `-o FILE`
 (created 0600: reports quote payload bytes): the terminal summary, the `--timeline`, or an
-export from the static table in syscorr.report.formats. A progress bar appears on stderr when
-reading a large trace in a terminal.
+export from the static table in syscorr.report.formats. The renderer observes the items during
+the one summary pass and writes after it (memory bounded by what it spills, not by the trace).
+A filter value that matches nothing (a task, syscall, fd or pid the trace does not have, a
+window outside it) is refused before anything is written (exit 2), naming the closest valid
+names; a timeline that the filters leave empty is refused the same way. A progress bar
+appears on stderr when reading a large trace in a terminal.
 """
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,8 +21,11 @@ from syscorr.analysis.findings import MS, Rules
 from syscorr.analysis.summary import summarize_trace
 from syscorr.cli.common import fail, make_console, open_output, trace_progress
 from syscorr.errors import SyscorrError, UsageError
-from syscorr.report.timeline import TimelineFilter, render_timeline
+from syscorr.report.filters import TimelineFilter, check_filters, nothing_shown
+from syscorr.report.timeline import TimelineSink
 from syscorr.trace import directory
+
+NO_FILTER = TimelineFilter()
 
 HELP = """Summarise a trace: findings first, then loop health, tasks, sockets, threads.
 
@@ -26,6 +34,9 @@ Examples:
   syscorr report                        the latest trace (.syscorr/latest)
   syscorr report trace1 --timeline --task fetcher
   syscorr report --format json -o model.json
+
+--task/--fd/--pid/--syscalls/--since/--until narrow the timeline and the exports; a value that
+matches nothing in the trace is refused (exit 2) with the closest valid names.
 """
 
 
@@ -48,7 +59,13 @@ def report(
         typer.Option("-o", "--output", metavar="FILE", help="Write to this file, not stdout."),
     ] = None,
     timeline: Annotated[
-        bool, typer.Option("--timeline", "-t", help="Show events one by one.")
+        bool,
+        typer.Option(
+            "--timeline",
+            "-t",
+            help="Show events one by one, each line fitted to the terminal's width ($COLUMNS or "
+            "120 when piped): arguments are shortened first, the call site is always kept.",
+        ),
     ] = False,
     block_ms: Annotated[
         float,
@@ -68,7 +85,8 @@ def report(
         typer.Option(metavar="NAME", help="Timeline and exports: only this task (repeatable)."),
     ] = None,
     fd: Annotated[
-        list[int] | None, typer.Option(metavar="FD", help="Timeline: only this fd (repeatable).")
+        list[int] | None,
+        typer.Option(metavar="FD", help="Timeline and exports: only this fd (repeatable)."),
     ] = None,
     pid: Annotated[
         list[int] | None,
@@ -86,7 +104,9 @@ def report(
     syscalls: Annotated[
         str | None,
         typer.Option(
-            "--syscalls", metavar="LIST", help="Timeline: only these syscalls (comma-separated)."
+            "--syscalls",
+            metavar="LIST",
+            help="Timeline and exports: only these syscalls (comma-separated).",
         ),
     ] = None,
     startup: Annotated[
@@ -118,9 +138,9 @@ def write_report(
     block_ms: float = 10.0,
     step_ms: float = 100.0,
     top: int = 10,
-    filters: TimelineFilter = TimelineFilter(),
+    filters: TimelineFilter = NO_FILTER,
 ) -> None:
-    from syscorr.report.formats import BINARY_FORMATS, FORMATS, RENDERERS
+    from syscorr.report.formats import BINARY_FORMATS, EXPORTS, FORMATS
 
     if output_format not in FORMATS:
         choices = ", ".join(FORMATS)
@@ -128,25 +148,55 @@ def write_report(
     rules = Rules(int(block_ms * MS), int(step_ms * MS))
     trace = directory.resolve(trace_arg)
     if output_format != "text":
-        with trace_progress(trace) as progress:
-            summary = summarize_trace(trace, rules, keep=lambda item: True, progress=progress)
-        with open_output(output, binary=output_format in BINARY_FORMATS) as stream:
-            RENDERERS[output_format](summary, stream, {"top": top, "filters": filters})
+        export = EXPORTS[output_format]({"top": top, "filters": filters})
+        try:
+            with trace_progress(trace) as progress:
+                summary = summarize_trace(
+                    trace, rules, progress=progress.reading, observe=export.observe
+                )
+                check_filters(filters, summary)
+                binary = output_format in BINARY_FORMATS
+                with open_output(output, binary=binary) as stream:
+                    export.write(summary, stream, progress.stage(f"writing {output_format}", 0))
+        finally:
+            export.close()  # the spill's temporary files, whatever happened
         return
+    sink = TimelineSink(filters) if timeline else None
+    try:
+        _write_text(trace, rules, filters, sink, output, top)
+    finally:
+        if sink is not None:
+            sink.close()
+
+
+def _write_text(trace, rules, filters, sink, output, top) -> None:
+    """The terminal summary, or the timeline when `sink` is given."""
     with trace_progress(trace) as progress:
-        keep = filters.keeps if timeline else None
-        summary = summarize_trace(trace, rules, keep, progress=progress)
+        observe = sink.observe if sink is not None else None
+        summary = summarize_trace(trace, rules, progress=progress.reading, observe=observe)
+    check_filters(filters, summary)
     with open_output(output) as stream:
         console = make_console(stream, to_file=output is not None)
-        if timeline:
-            render_timeline(
-                summary.items,
+        if sink is not None:
+            colour = console.is_terminal and not console.no_color
+            shown, _ = sink.write(
+                console.file,
                 summary.accounts.first_ts,
-                console,
-                filters,
                 has_loop=bool(summary.accounts.loops),
+                width=console.width,
+                colour=colour,
+                names=summary.task_names,
             )
+            console.file.flush()
+            if not shown and filters.narrows:
+                raise nothing_shown(filters)
             return
         from syscorr.report.terminal import render_summary
 
         render_summary(summary, console, top)
+        if filters.narrows:
+            print(
+                f"syscorr: note: {filters.describe()} narrows --timeline and the exports; "
+                "the summary covers the whole trace",
+                file=sys.stderr,
+            )

@@ -7,7 +7,8 @@ answers, in order: what `async def` becomes, how `await` splits execution, who r
 (the event loop), and how Python learns that a timer is due or I/O is ready; then where the loop
 was blocked, if it was. Every claim is followed by the events of this trace that show it (task
 names, fds, times, lines, the raw syscall). A part the trace cannot show (no agent events, no
-sockets, no timers) says so and how to get it. Nothing from the trace is read as rich markup.
+sockets, no timers) says so and how to get it. Every line goes through syscorr.report.safe:
+control characters escaped, no rich markup, no line that a CI runner reads as a command.
 """
 
 import textwrap
@@ -19,6 +20,7 @@ from rich.text import Text
 from syscorr.analysis.summary import TraceSummary
 from syscorr.report import explain_io, explain_tasks
 from syscorr.report.explain_facts import Facts, SourceLines
+from syscorr.report.safe import GuardedStream, safe
 
 
 class Story:
@@ -32,11 +34,11 @@ class Story:
 
     def heading(self, text: str) -> None:
         self.console.print()
-        self.console.print(Text(text, style="bold"))
+        self.console.print(Text(safe(text), style="bold"))
         self.console.print()
 
     def para(self, text: str) -> None:
-        self.console.print(Text(text))
+        self.console.print(Text(safe(text)))
         self.console.print()
 
     def evidence(self, lines: list[str]) -> None:
@@ -44,7 +46,7 @@ class Story:
         width = max(20, self.console.width - 4)
         for line in lines:
             wrapped = textwrap.wrap(
-                line, width, subsequent_indent="    ", break_on_hyphens=False
+                safe(line), width, subsequent_indent="    ", break_on_hyphens=False
             ) or [""]
             for piece in wrapped:
                 self.console.print(Text("    " + piece, style="cyan"), no_wrap=True, crop=True)
@@ -110,11 +112,13 @@ def write_explanation(
     if isinstance(cwd, str) and cwd:
         bases.insert(0, Path(cwd))
     console = Console(
-        file=stream,
+        file=GuardedStream(stream),
         width=width or 100,
         highlight=False,
         no_color=not colour,
         force_terminal=colour or None,
         emoji=False,
+        markup=False,
     )
     render_explain(summary, facts, console, SourceLines(bases))
+    console.file.flush()

@@ -4,7 +4,10 @@ Contract: `Facts.observe(item)` is handed every correlation item (it is the `kee
 `summarize`, and always answers False so the summary keeps nothing itself); it keeps, up to fixed
 caps, the steps, loop iterations and syscalls of loop threads, plus the set-up calls that matter
 to the story wherever they happen (non-blocking mode, epoll creation and registration) and the
-first EAGAIN failures. `finish()` sorts them by time and indexes syscalls by step. The query
+first EAGAIN failures; for each step that ran at least `step_ns`, what it spent in syscalls (so
+a long step is told as waiting when it waited, not as CPU work). `code_origin(filename)` says
+whose code a frame is in (asyncio, the rest of the standard library, an installed package, the
+user's). `finish()` sorts them by time and indexes syscalls by step. The query
 methods pick the examples the narrative quotes; each returns None (or empty) when the trace has
 no such example, and never raises on odd traces. `SourceLines` quotes a line of a traced program
 when its file can be found (next to the trace or where it was recorded), else says nothing.
@@ -12,6 +15,7 @@ when its file can be found (next to the trace or where it was recorded), else sa
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from syscorr.correlate.model import (
     OWNER_PROCESS,
@@ -35,9 +39,33 @@ EPOLL_SETUP = frozenset({"epoll_create", "epoll_create1", "epoll_ctl"})
 OUTPUT_FDS = (1, 2)
 
 
+ASYNCIO, STDLIB, INSTALLED, GENERATED, USER = "asyncio", "stdlib", "installed", "generated", "user"
+
+
+def code_origin(filename: str) -> str:
+    """Whose code a file is: asyncio's own, the rest of the standard library, an installed
+    package (site-packages, dist-packages), generated code (`<string>`), or the user's."""
+    if filename.startswith("<"):
+        return STDLIB if filename.startswith("<frozen") else GENERATED
+    if "/site-packages/" in filename or "/dist-packages/" in filename:
+        return INSTALLED
+    if "/lib/python3" in filename:
+        return ASYNCIO if "/asyncio/" in filename else STDLIB
+    return USER
+
+
+def package_of(filename: str) -> str:
+    """The installed package a file belongs to: `aiohttp` for .../site-packages/aiohttp/x.py."""
+    for marker in ("/site-packages/", "/dist-packages/"):
+        if marker in filename:
+            top = filename.rsplit(marker, 1)[1].split("/", 1)[0]
+            return top.removesuffix(".py")
+    return "?"
+
+
 def is_library(filename: str) -> bool:
-    """asyncio's own files and the standard library (not the user's program)."""
-    return "/asyncio/" in filename or "/lib/python3" in filename or filename.startswith("<")
+    """Not the user's program: asyncio, the standard library, installed packages, generated."""
+    return code_origin(filename) != USER
 
 
 def sets_nonblocking(call) -> bool:
@@ -52,8 +80,19 @@ def sets_nonblocking(call) -> bool:
 step_ts = item_time  # when an item began (see syscorr.correlate.model)
 
 
+class StepCalls(NamedTuple):
+    """What a long step spent in syscalls: total ns and per name (count, ns)."""
+
+    step: StepItem
+    syscall_ns: int
+    by_name: dict
+
+
 class Facts:
-    def __init__(self) -> None:
+    def __init__(self, step_ns: int = 100_000_000) -> None:
+        self.step_ns = step_ns  # steps this long get their syscall time broken down
+        self.long_steps: list[StepCalls] = []
+        self._open: dict[tuple[int, int], list] = {}  # (pid, step) -> [ns, {name: [n, ns]}]
         self.steps: list[StepItem] = []
         self.iterations: list[IterationItem] = []
         self.calls: list[SyscallItem] = []  # syscalls on loop threads (not process-owned)
@@ -67,8 +106,21 @@ class Facts:
         kind = type(item)
         if kind is SyscallItem:
             self._call(item)
+            if item.step is not None:
+                entry = self._open.get((item.pid, item.step))
+                if entry is None:
+                    entry = self._open[(item.pid, item.step)] = [0, {}]
+                duration = item.call.duration or 0
+                entry[0] += duration
+                count = entry[1].setdefault(item.call.name, [0, 0])
+                count[0] += 1
+                count[1] += duration
         elif kind is StepItem:
             self._keep(self.steps, item, MAX_STEPS)
+            entry = self._open.pop((item.pid, item.index), None)
+            if (item.duration or 0) >= self.step_ns:
+                ns, names = entry if entry is not None else (0, {})
+                self.long_steps.append(StepCalls(item, ns, {k: tuple(v) for k, v in names.items()}))
         elif kind is IterationItem:
             self._keep(self.iterations, item, MAX_ITERATIONS)
         return False
@@ -231,15 +283,53 @@ class Facts:
     def nonblocking_calls(self) -> Iterator[SyscallItem]:
         return (c for c in self.setup if sets_nonblocking(c.call))
 
-    def epoll_created(self) -> SyscallItem | None:
-        return next(
-            (c for c in self.setup if c.call.name in ("epoll_create", "epoll_create1")), None
-        )
+    def loop_epoll_fd(self, tid: int) -> int | None:
+        """The epoll fd the loop on thread `tid` waits on: the first argument of its waits."""
+        for it in self.iterations:
+            if it.tid == tid and it.wait.name in ("epoll_wait", "epoll_pwait", "epoll_pwait2"):
+                return _fd_number(it.wait.arg_list()[:1])
+        return None
 
-    def epoll_added(self) -> list[SyscallItem]:
+    def epoll_created(self, pid: int, fd: int, before: int | None) -> SyscallItem | None:
+        """The epoll_create that made fd `fd` in process `pid` last before `before`."""
+        found = None
+        for c in self.setup:
+            if (
+                c.pid == pid
+                and c.call.name in ("epoll_create", "epoll_create1")
+                and c.call.retval == fd
+                and (before is None or (c.call.ts or 0) <= before)
+            ):
+                found = c
+        return found
+
+    def epoll_added(self, pid: int, fd: int) -> list[SyscallItem]:
+        """The fds registered (EPOLL_CTL_ADD) in the epoll instance `fd` of process `pid`."""
         return [
-            c for c in self.setup if c.call.name == "epoll_ctl" and "EPOLL_CTL_ADD" in c.call.args
+            c
+            for c in self.setup
+            if c.pid == pid
+            and c.call.name == "epoll_ctl"
+            and "EPOLL_CTL_ADD" in c.call.args
+            and _fd_number(c.call.arg_list()[:1]) == fd
         ]
+
+    def long_step(self, pid: int, tid: int, ts: int | None) -> StepCalls | None:
+        """The long step of thread `tid` that was running at `ts` (a long-step finding)."""
+        for entry in self.long_steps:
+            step = entry.step
+            if step.pid == pid and step.tid == tid and ts is not None:
+                if step.start <= ts <= (step.end if step.end is not None else step.start):
+                    return entry
+        return None
+
+
+def _fd_number(args: list) -> int | None:
+    """The fd of a decoded argument such as `3<anon_inode:[eventpoll]>`."""
+    if not args:
+        return None
+    head = args[0].split("<", 1)[0].strip()
+    return int(head) if head.isdigit() else None
 
 
 class SourceLines:

@@ -217,19 +217,20 @@ def blocking(story, summary: TraceSummary, facts: Facts) -> None:
     for group in found[:MAX_FINDINGS]:
         worst = group.worst
         at = story.where(group.frame) if group.frame else "?"
-        if worst.syscall:
-            what = f"{worst.syscall}()"
-        elif worst.syscalls >= 100:
-            what = f"the step itself ({worst.syscalls} short syscalls and the work between them)"
-        else:
-            what = "the step itself (CPU work)"
         who = worst.who if len(group.who) == 1 else f"{len(group.who)} tasks"
         times = (
             f", {group.count} times (worst {ms(group.worst_ns)}, {ms(group.total_ns)} in all)"
             if group.count > 1
             else f" for {ms(group.worst_ns)}"
         )
-        lines.append(f"{who} at {at}: {what} held the loop{times}")
+        if worst.syscall:
+            lines.append(f"{who} at {at}: {worst.syscall}() held the loop{times}")
+            continue
+        spent = _step_time(facts.long_step(worst.pid, worst.tid, worst.ts), worst)
+        lines.append(
+            f"{who} at {at}: the step held the loop{times}"
+            + (f"; the worst, {spent}" if group.count > 1 else f", {spent}")
+        )
     story.evidence(lines)
     loops = list(summary.accounts.loops.values())
     if loops:
@@ -241,6 +242,27 @@ def blocking(story, summary: TraceSummary, facts: Facts) -> None:
             "the asynchronous version (asyncio.sleep, asyncio streams, loop.sock_recv) or to "
             "move the blocking call to a thread with `await asyncio.to_thread(...)`."
         )
+
+
+def _step_time(entry, finding) -> str:
+    """Where a long step's time went, as far as the trace shows: waiting in syscalls, or not."""
+    if entry is None:
+        return "in code the trace cannot break down (its syscalls were not kept)"
+    total = finding.duration_ns or 1
+    waited = entry.syscall_ns
+    names = sorted(entry.by_name.items(), key=lambda kv: -kv[1][1])[:3]
+    named = ", ".join(f"{name} ×{n} {ms(ns)}" for name, (n, ns) in names)
+    if waited >= total / 2:
+        return f"{ms(waited)} of it waiting in syscalls ({named}), not running Python code"
+    if waited:
+        return (
+            f"{ms(waited)} of it in syscalls ({named}); the rest ran Python code without "
+            "making a syscall (CPU work, or calls outside the traced syscall set)"
+        )
+    return (
+        "making no traced syscall: CPU work in Python code (or calls outside the traced "
+        "syscall set)"
+    )
 
 
 def notes(story, summary: TraceSummary, facts: Facts) -> None:

@@ -8,7 +8,15 @@ part needs (no agent events, no loop) the part says what is missing and how to r
 import shlex
 
 from syscorr.analysis.summary import TraceSummary
-from syscorr.report.explain_facts import Facts, is_library
+from syscorr.report.explain_facts import (
+    ASYNCIO,
+    GENERATED,
+    INSTALLED,
+    STDLIB,
+    Facts,
+    code_origin,
+    package_of,
+)
 from syscorr.report.fmt import clip, ms
 
 MAX_STEP_LINES = 12
@@ -233,13 +241,19 @@ def event_loop(story, summary: TraceSummary, facts: Facts) -> None:
     )
     iterations = [it for it in facts.iterations if it.tid == loop.tid]
     story.evidence([_loop_line(story, facts, it) for it in iterations[:MAX_ITERATION_LINES]])
-    created = facts.epoll_created()
-    added = [c for c in facts.epoll_added() if c.pid == loop.pid][:4]
+    epoll_fd = facts.loop_epoll_fd(loop.tid)
+    created = (
+        facts.epoll_created(loop.pid, epoll_fd, first_wait.wait.ts if first_wait else None)
+        if epoll_fd is not None
+        else None
+    )
+    added = facts.epoll_added(loop.pid, epoll_fd)[:4] if created is not None else []
     if created is not None:
         text = (
-            f"The loop's side in the kernel is one epoll instance, fd {created.call.retval}, "
-            f"created at {story.at(created.call.ts)} with {created.call.name}. Every fd the "
-            "loop must watch is registered in it once with epoll_ctl(EPOLL_CTL_ADD)"
+            f"The loop's side in the kernel is one epoll instance: fd {epoll_fd}, the fd its "
+            f"{wait_name} calls wait on, created at {story.at(created.call.ts)} with "
+            f"{created.call.name}. Every fd the loop must watch is registered in it once with "
+            "epoll_ctl(EPOLL_CTL_ADD)"
         )
         if added:
             text += ", here: " + "; ".join(
@@ -252,6 +266,11 @@ def event_loop(story, summary: TraceSummary, facts: Facts) -> None:
                 "other threads and signal handlers write to when they need to wake the loop."
             )
         story.para(text + ("" if added else "."))
+    elif epoll_fd is not None:
+        story.para(
+            f"The loop's side in the kernel is one epoll instance, fd {epoll_fd}: its "
+            f"{wait_name} calls wait on it (the trace does not show where it was created)."
+        )
     tasks = sorted(summary.accounts.tasks.values(), key=lambda t: (t.first_ts or 0, t.key))
     if tasks:
         firsts = {(s.pid, s.task): s for s in reversed(facts.task_steps())}
@@ -260,9 +279,8 @@ def event_loop(story, summary: TraceSummary, facts: Facts) -> None:
             step = firsts.get((task.pid, task.key))
             frame = step.resumed_at if step else None
             what = f"`{frame.qualname}`" if frame else "a coroutine"
-            own = " (asyncio's own)" if frame and is_library(frame.filename) else ""
             label = task.name.removesuffix(f" {frame.qualname}") if frame else task.name
-            named.append(f"{label} ran {what}{own}")
+            named.append(f"{label} ran {what}{_whose(frame)}")
         more = f", and {len(tasks) - MAX_TASK_NAMES} more" if len(tasks) > MAX_TASK_NAMES else ""
         story.para(
             f"The Task objects are what drive the coroutines: {len(tasks)} were created here. "
@@ -271,6 +289,22 @@ def event_loop(story, summary: TraceSummary, facts: Facts) -> None:
             + ". A Task wraps one coroutine and, each time the loop "
             "runs it, calls send() once: that is one step."
         )
+
+
+def _whose(frame) -> str:
+    """Whose code a coroutine is, when it is not the user's."""
+    if frame is None:
+        return ""
+    origin = code_origin(frame.filename)
+    if origin == ASYNCIO:
+        return " (asyncio's own)"
+    if origin == STDLIB:
+        return " (standard library)"
+    if origin == INSTALLED:
+        return f" (from the installed package {package_of(frame.filename)})"
+    if origin == GENERATED:
+        return " (generated code)"
+    return ""
 
 
 def _label(item) -> str:

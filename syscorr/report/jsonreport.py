@@ -4,18 +4,26 @@ Contract: `render(summary, stream, options)` writes one JSON object to the text 
 given, following docs/report-schema.json (explained in docs/report-json.md), version
 `SCHEMA_VERSION`. The object is written piece by piece: the small parts first (version, meta,
 rules, accounts, findings), then the `iterations`, `steps` and `syscalls` arrays with one element
-per line, then warnings and statistics. Only one element is ever encoded at a time, so memory
-beyond the summary's kept items stays constant and a reader can stream the arrays line by line.
-Items are written in time order. Timeline filters in `options["filters"]` (task, fd, pid,
-syscalls, since/until; not --limit) narrow the three item arrays, never the accounts.
+per line, then warnings and statistics. `JsonExport` is the streaming form the CLI uses: it
+encodes each item as the summary pass makes it and spills the text to a `SortedSpill`, so memory
+stays bounded whatever the trace's size; `render(summary, ...)` writes a summary's kept items
+through it. Items are written in time order. Timeline filters in `options["filters"]` (task,
+fd, pid, syscalls, since/until; not --limit) narrow the three item arrays, never the accounts.
 """
 
 import json
 from collections.abc import Iterable
+from itertools import count
+from json.encoder import encode_basestring_ascii as _quote
 
 from syscorr.analysis.findings import counts, group_findings
 from syscorr.analysis.summary import TraceSummary
 from syscorr.correlate.model import Frame, IterationItem, StepItem, SyscallItem, Wake, item_time
+from syscorr.report.export import render_kept
+from syscorr.report.safe import json_inert
+from syscorr.report.spill import SortedSpill
+
+RUN_RECORDS = 20_000  # encoded items held in memory before a sorted run goes to disk
 
 SCHEMA_VERSION = 1
 FORMAT_NAME = "syscorr-report"
@@ -94,6 +102,79 @@ def step_json(step: StepItem) -> dict:
             {"frame": _frame(p.frame), "caller": _frame(p.caller), "ns": p.ns} for p in step.places
         ],
     }
+
+
+# The two arrays that hold nearly every element are encoded straight to text (the same JSON,
+# key for key, as json.dumps of syscall_json / step_json; tests compare them): a few times
+# cheaper than building the dict and encoding it.
+
+
+def _s(value) -> str:
+    return "null" if value is None else _quote(value)
+
+
+def _i(value) -> str:
+    return "null" if value is None else str(value)
+
+
+def _b(value) -> str:
+    return "true" if value else "false"
+
+
+def _frame_text(frame: Frame | None) -> str:
+    if frame is None:
+        return "null"
+    return (
+        f'{{"qualname":{_quote(frame.qualname)},"filename":{_quote(frame.filename)},'
+        f'"line":{frame.line}}}'
+    )
+
+
+def syscall_text(item: SyscallItem) -> str:
+    call = item.call
+    if item.fd_key is None:
+        fd = "null"
+    else:
+        pid, number, generation = item.fd_key
+        fd = f'{{"pid":{pid},"fd":{number},"generation":{generation},"label":{_s(item.fd_label)}}}'
+    return json_inert(
+        f'{{"ts":{_i(call.ts)},"duration_ns":{_i(call.duration)},"pid":{item.pid},'
+        f'"tid":{_i(call.tid)},"name":{_quote(call.name)},"args":{_quote(call.args)},'
+        f'"ret":{_quote(call.ret)},"retval":{_i(call.retval)},"errno":{_s(call.errno)},'
+        f'"unfinished":{_b(call.unfinished)},"log":{{"source":{_i(call.source)},'
+        f'"line":{_i(call.lineno)},"end_line":{_i(call.end_lineno)}}},'
+        f'"owner":{_quote(item.owner)},"task":{_i(item.task or None)},'
+        f'"task_name":{_s(item.task_name)},"step":{_i(item.step)},'
+        f'"callback":{_s(item.callback)},"frame":{_frame_text(item.frame)},'
+        f'"caller":{_frame_text(item.caller)},"iteration":{_i(item.iteration)},'
+        f'"loop_wait":{_b(item.is_loop_wait)},"fd":{fd}}}'
+    )
+
+
+def step_text(step: StepItem) -> str:
+    wake = step.wake
+    if wake is None:
+        woke = "null"
+    else:
+        woke = (
+            f'{{"cause":{_quote(wake.cause)},"iteration":{_i(wake.iteration)},'
+            f'"fd":{_i(wake.fd)},"detail":{_quote(wake.detail)},"by":{_s(wake.by)}}}'
+        )
+    chain = ",".join(_frame_text(f) for f in step.suspended_at)
+    places = ",".join(
+        f'{{"frame":{_frame_text(p.frame)},"caller":{_frame_text(p.caller)},"ns":{p.ns}}}'
+        for p in step.places
+    )
+    return json_inert(
+        f'{{"kind":{_quote(step.kind)},"pid":{step.pid},"tid":{step.tid},'
+        f'"index":{step.index},"task":{_i(step.task or None)},"name":{_quote(step.name)},'
+        f'"start":{step.start},"end":{_i(step.end)},"duration_ns":{_i(step.duration)},'
+        f'"started_by":{_quote(step.started_by)},"ended_by":{_quote(step.ended_by)},'
+        f'"resumed_at":{_frame_text(step.resumed_at)},"suspended_at":[{chain}],'
+        f'"awaiting":{_s(step.awaiting)},"iteration":{_i(step.iteration)},'
+        f'"syscalls":{step.syscalls},"wake":{woke},"nested_ns":{step.nested_ns},'
+        f'"places":[{places}]}}'
+    )
 
 
 def iteration_json(it: IterationItem) -> dict:
@@ -287,11 +368,10 @@ def stats_json(summary: TraceSummary) -> dict:
     }
 
 
-def _item_filter(options: dict, origin: int | None):
-    filt = options.get("filters")
-    if filt is None:
-        return None, None
-    described = {
+def _described(filt) -> dict | None:
+    if filt is None or not filt.narrows:
+        return None
+    return {
         "tasks": sorted(filt.tasks),
         "fds": sorted(filt.fds),
         "pids": sorted(filt.pids),
@@ -299,16 +379,116 @@ def _item_filter(options: dict, origin: int | None):
         "since_s": filt.since_s,
         "until_s": filt.until_s,
     }
-    if not any(described.values()) and filt.since_s is None and filt.until_s is None:
-        return None, None
-
-    def keeps(item, ts) -> bool:
-        return filt.keeps(item) and filt.in_window(ts, origin)
-
-    return keeps, described
 
 
-_ts_of = item_time  # when an item began (see syscorr.correlate.model)
+_ARRAYS = (
+    (IterationItem, lambda it: _dumps(iteration_json(it))),
+    (StepItem, step_text),
+    (SyscallItem, syscall_text),
+)
+_ARRAY_OF = {kind: (n, encode) for n, (kind, encode) in enumerate(_ARRAYS)}
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _dumps(value) -> str:
+    return json_inert(_encode(value))
+
+
+class JsonExport:
+    """The streaming JSON writer: `observe(item)` during the summary pass encodes each item the
+    filters keep and spills it (array, start time, serial, text); `write(summary, stream)`
+    writes the document, the arrays in time order from the spill."""
+
+    def __init__(self, options: dict | None = None) -> None:
+        self.options = options or {}
+        self.filt = self.options.get("filters")
+        self.spill = SortedSpill(RUN_RECORDS)
+        self._serial = count()
+
+    def observe(self, item) -> None:
+        if self.filt is not None and not self.filt.keeps(item):
+            return
+        kind = type(item)
+        number, encode = _ARRAY_OF[kind]
+        named = None  # (pid, task key, the name it had then): renamed at write if it changed
+        if kind is SyscallItem and item.task:
+            named = (item.pid, item.task, item.task_name)
+        elif kind is StepItem and item.kind == "task":
+            named = (item.pid, item.task, item.name)
+        self.spill.add((number, item_time(item), next(self._serial), encode(item), named))
+
+    def write(self, summary: TraceSummary, stream, progress=None) -> None:
+        try:
+            self._write(summary, stream, progress)
+        finally:
+            self.spill.close()
+
+    def close(self) -> None:
+        self.spill.close()
+
+    def _write(self, summary: TraceSummary, stream, progress) -> None:
+        origin = summary.accounts.first_ts
+        filt = self.filt
+        windowed = filt is not None and (filt.since_s is not None or filt.until_s is not None)
+        rules = summary.rules
+        out = _ObjectWriter(stream)
+        out.member("format", FORMAT_NAME)
+        out.member("schema_version", SCHEMA_VERSION)
+        out.member("trace", str(summary.loaded.trace.path))
+        out.member("meta", summary.meta)
+        out.member("has_agent", summary.has_agent)
+        out.member(
+            "rules",
+            {
+                "block_ns": rules.block_ns,
+                "step_ns": rules.step_ns,
+                "forbidden": sorted(rules.forbidden),
+            },
+        )
+        out.member("filters", _described(filt))
+        out.member("accounts", accounts_json(summary))
+        out.array(
+            "findings",
+            (finding_json(f) for f in sorted(summary.findings, key=lambda f: f.ts or 0)),
+        )
+        processes = summary.accounts.shown_processes()
+        out.array(
+            "finding_groups", (group_json(g, processes) for g in group_findings(summary.findings))
+        )
+        records = self.spill.sorted()
+        written = 0
+        final = summary.task_names  # a task has one name: its last (see correlate.names)
+        pending = next(records, None)
+        for number, name in enumerate(_ARRAY_NAMES):
+            key = _NAME_KEY[number]
+            out.open_array(name)
+            while pending is not None and pending[0] == number:
+                if not windowed or filt.in_window(pending[1], origin):
+                    text, named = pending[3], pending[4]
+                    if named is not None:
+                        now = final.get((named[0], named[1]))
+                        if now is not None and now != named[2]:
+                            text = _renamed(text, key, named[2], now)
+                    out.element(text)
+                written += 1
+                if progress is not None and written % 10_000 == 0:
+                    progress(written)
+                pending = next(records, None)
+            out.close_array()
+        out.member("warnings", list(summary.warnings))
+        out.member("stats", stats_json(summary))
+        out.close()
+
+
+_ARRAY_NAMES = ("iterations", "steps", "syscalls")
+_NAME_KEY = (None, ',"name":', ',"task_name":')  # where each array's element names its task
+
+
+def _renamed(text: str, key: str, old: str | None, new: str) -> str:
+    """An encoded element with its task's name replaced (the key occurs once: strings inside
+    the element have their quotes escaped, so `,"name":` is only ever the member)."""
+    was = key + ("null" if old is None else json_inert(_quote(old)))
+    return text.replace(was, key + json_inert(_quote(new)), 1)
 
 
 class _ObjectWriter:
@@ -325,57 +505,34 @@ class _ObjectWriter:
 
     def member(self, key: str, value) -> None:
         self._key(key)
-        self.stream.write(json.dumps(value, separators=(",", ":")))
+        self.stream.write(_dumps(value))
 
     def array(self, key: str, values: Iterable) -> int:
         self._key(key)
         count = 0
         for value in values:
             self.stream.write("[\n" if count == 0 else ",\n")
-            self.stream.write(json.dumps(value, separators=(",", ":")))
+            self.stream.write(_dumps(value))
             count += 1
         self.stream.write("\n]" if count else "[]")
         return count
+
+    def open_array(self, key: str) -> None:
+        self._key(key)
+        self._count = 0
+
+    def element(self, text: str) -> None:
+        self.stream.write("[\n" if self._count == 0 else ",\n")
+        self.stream.write(text)
+        self._count += 1
+
+    def close_array(self) -> None:
+        self.stream.write("\n]" if self._count else "[]")
 
     def close(self) -> None:
         self.stream.write("{}\n" if self.first else "\n}\n")
 
 
 def render(summary: TraceSummary, stream, options: dict | None = None) -> None:
-    options = options or {}
-    origin = summary.accounts.first_ts
-    keeps, described = _item_filter(options, origin)
-    items = summary.items
-    if keeps is not None:
-        items = [item for item in items if keeps(item, _ts_of(item))]
-    items = sorted(items, key=_ts_of)
-    rules = summary.rules
-    out = _ObjectWriter(stream)
-    out.member("format", FORMAT_NAME)
-    out.member("schema_version", SCHEMA_VERSION)
-    out.member("trace", str(summary.loaded.trace.path))
-    out.member("meta", summary.meta)
-    out.member("has_agent", summary.has_agent)
-    out.member(
-        "rules",
-        {
-            "block_ns": rules.block_ns,
-            "step_ns": rules.step_ns,
-            "forbidden": sorted(rules.forbidden),
-        },
-    )
-    out.member("filters", described)
-    out.member("accounts", accounts_json(summary))
-    out.array(
-        "findings", (finding_json(f) for f in sorted(summary.findings, key=lambda f: f.ts or 0))
-    )
-    processes = summary.accounts.shown_processes()
-    out.array(
-        "finding_groups", (group_json(g, processes) for g in group_findings(summary.findings))
-    )
-    out.array("iterations", (iteration_json(i) for i in items if type(i) is IterationItem))
-    out.array("steps", (step_json(s) for s in items if type(s) is StepItem))
-    out.array("syscalls", (syscall_json(c) for c in items if type(c) is SyscallItem))
-    out.member("warnings", list(summary.warnings))
-    out.member("stats", stats_json(summary))
-    out.close()
+    """The document for a summary whose items were kept (tests, small traces)."""
+    render_kept(JsonExport(options), summary, stream)

@@ -7,21 +7,33 @@ with, per process `pid`: metadata events naming the process and each thread / ta
 (task tracks get synthetic tids above 2^30); "X" complete events for slices (`ts`/`dur` in µs
 relative to `origin_ns`, exact to the ns: "12.345"); "C" counter events; flow pairs "s" (at
 the start of the causing slice) and "f" with "bp": "e" (at the start of the woken step) sharing
-an `id`. Events are written one per line as they are produced: memory holds the layout, never
-the text. Before writing, an export bigger than the Perfetto UI opens (JSON_LIMIT, or
-$SYSCORR_PERFETTO_LIMIT_MB, or options["limit_bytes"]) is refused with a UsageError that says
-how to cut the trace.
+an `id` (each written beside its slice). `PerfettoJsonExport` is the streaming form: a
+`LayoutSink` spills the layout during the pass and the events are written one per line from it,
+so memory holds neither the layout nor the text. Before writing, an export bigger than the
+Perfetto UI opens (JSON_LIMIT, or $SYSCORR_PERFETTO_LIMIT_MB, or options["limit_bytes"]) is
+refused with a UsageError that says how to cut the trace.
 """
 
 import json
+from json.encoder import encode_basestring_ascii as _quote
 
-from syscorr.report.perfetto_tracks import Layout, sized_layout
+from syscorr.report.export import LayoutExport, render_kept
+from syscorr.report.perfetto_layout import StreamedLayout, guard_size
+from syscorr.report.safe import json_inert
 
 JSON_LIMIT = 400 << 20  # the UI parses JSON in a wasm heap; beyond a few hundred MB it fails
 JSON_PER_SLICE = 110  # bytes of an "X" event apart from its name and argument text
 JSON_PER_POINT = 90
 
-_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
+def _dumps(value) -> str:
+    return json_inert(_encode(value))
+
+
+def _name(text: str) -> str:
+    return json_inert(_quote(text))
 
 
 def us(ns: int) -> str:
@@ -31,13 +43,20 @@ def us(ns: int) -> str:
     return f"{sign}{q}.{r:03d}" if r else f"{sign}{q}"
 
 
+class PerfettoJsonExport(LayoutExport):
+    """The streaming writer: a `LayoutSink` during the pass, the JSON written from its spill."""
+
+    def write_layout(self, summary, lay, stream, progress) -> None:
+        guard_size(lay, self.options, JSON_PER_SLICE, JSON_PER_POINT, JSON_LIMIT,
+                   "Perfetto JSON file")  # fmt: skip
+        write_json(lay, stream, summary.meta, progress)
+
+
 def render(summary, stream, options: dict) -> None:
-    lay = sized_layout(summary, options, JSON_PER_SLICE, JSON_PER_POINT, JSON_LIMIT,
-                       "Perfetto JSON file")  # fmt: skip
-    write_json(lay, stream, summary.meta)
+    render_kept(PerfettoJsonExport(options), summary, stream)
 
 
-def _metadata(lay: Layout):
+def _metadata(lay: StreamedLayout):
     for order, track in enumerate(lay.tracks):
         pid, tid = track.pid, track.tid
         if track.kind == "process":
@@ -49,14 +68,14 @@ def _metadata(lay: Layout):
                "args": {"sort_index": order}}  # fmt: skip
 
 
-def write_json(lay: Layout, stream, meta: dict | None = None) -> None:
+def write_json(lay: StreamedLayout, stream, meta: dict | None = None, progress=None) -> None:
     origin = lay.origin
     tracks = {t.uid: t for t in lay.tracks}
     other = {
         "generator": "syscorr",
         "origin_ns": origin,
-        "clock": (meta or {}).get("backend", {}).get("clock", ""),
-        "command": " ".join(map(str, (meta or {}).get("command", []))),
+        "clock": ((meta or {}).get("backend") or {}).get("clock") or "",
+        "command": " ".join(map(str, (meta or {}).get("command") or [])),
     }
     write = stream.write
     write('{"displayTimeUnit":"ns","otherData":' + _dumps(other) + ',"traceEvents":[\n')
@@ -69,24 +88,32 @@ def write_json(lay: Layout, stream, meta: dict | None = None) -> None:
 
     for event in _metadata(lay):
         emit(_dumps(event))
-    for track in lay.tracks:
-        head = f'{{"ph":"X","pid":{track.pid},"tid":{track.tid},"ts":'
-        for s in lay.slices.get(track.uid, ()):
-            emit(
-                f'{head}{us(s.start - origin)},"dur":{us(s.end - s.start)},"name":{_dumps(s.name)}'
-                f',"cat":"{s.cat}","args":{_dumps(s.args)}}}'
-            )
+    head_of: dict = {}
+    written = 0
+    for placed in lay.slices():
+        s = placed.slice
+        head = head_of.get(s.track)
+        if head is None:
+            t = tracks[s.track]
+            head = head_of[s.track] = f'"pid":{t.pid},"tid":{t.tid},"ts":'
+        ts = us(s.start - origin)
+        emit(
+            f'{{"ph":"X",{head}{ts},"dur":{us(s.end - s.start)},"name":{_name(s.name)}'
+            f',"cat":"{s.cat}","args":{_dumps(s.args)}}}'
+        )
+        for fid, cause in placed.flows_out:
+            emit(f'{{"ph":"s","id":{fid},{head}{ts},"name":"wake","cat":"{cause}"}}')
+        if placed.flow_in is not None:
+            fid, cause = placed.flow_in
+            emit(f'{{"ph":"f","id":{fid},{head}{ts},"name":"wake","cat":"{cause}","bp":"e"}}')
+        written += 1
+        if progress is not None and written % 10_000 == 0:
+            progress(written)
     names = {c.uid: c for c in lay.counters}
-    for p in lay.points:
+    for p in lay.points():
         c = names[p.counter]
         emit(
             f'{{"ph":"C","pid":{c.pid},"name":{_dumps(c.name)},"ts":{us(p.ts - origin)}'
             f',"args":{{"value":{p.value!r}}}}}'
         )
-    for f in lay.flows:
-        src, dst = lay.by_sid[f.source], lay.by_sid[f.target]
-        for ph, s, extra in (("s", src, ""), ("f", dst, ',"bp":"e"')):
-            t = tracks[s.track]
-            where = f'"pid":{t.pid},"tid":{t.tid},"ts":{us(s.start - origin)}'
-            emit(f'{{"ph":"{ph}","id":{f.fid},{where},"name":"wake","cat":"{f.name}"{extra}}}')
     write("\n]}\n")

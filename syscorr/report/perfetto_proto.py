@@ -1,7 +1,8 @@
 """`syscorr report --format perfetto-proto`: the trace as native Perfetto TrackEvent protobuf.
 
-Contract: `render(summary, stream, options)` lays the trace out (`perfetto_tracks.layout`,
-honouring `options["filters"]`) and streams a `perfetto.protos.Trace` to the binary stream: a
+Contract: `render(summary, stream, options)` (or the streaming `PerfettoProtoExport`, whose
+`LayoutSink` spills the layout during the pass) lays the trace out, honouring
+`options["filters"]`, and streams a `perfetto.protos.Trace` to the binary stream: a
 sequence of length-delimited `TracePacket`s (field 1), all on trusted sequence 1, the first one
 clearing incremental state. First the `TrackDescriptor`s: a process track per process (pid,
 name), a thread track per thread (pid, tid, name), a named child track of the process per task,
@@ -18,7 +19,8 @@ like the JSON ones (PROTO_LIMIT).
 import heapq
 import struct
 
-from syscorr.report.perfetto_tracks import Layout, sized_layout
+from syscorr.report.export import LayoutExport, render_kept
+from syscorr.report.perfetto_layout import StreamedLayout, guard_size
 
 PROTO_LIMIT = 1 << 30  # the UI loads protobuf traces far bigger than JSON ones
 PROTO_PER_SLICE = 60
@@ -45,7 +47,7 @@ VARINT, FIXED64, LENGTH = 0, 1, 2
 _U64 = (1 << 64) - 1
 
 
-def varint(n: int) -> bytes:
+def _encode_varint(n: int) -> bytes:
     n &= _U64  # negative int64 values are written as their two's complement
     out = bytearray()
     while n > 0x7F:
@@ -55,12 +57,22 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
+_SMALL = tuple(_encode_varint(n) for n in range(1 << 14))  # tags, lengths, small values
+
+
+def varint(n: int) -> bytes:
+    if 0 <= n < 16384:
+        return _SMALL[n]
+    return _encode_varint(n)
+
+
 def field_varint(number: int, value: int) -> bytes:
-    return varint(number << 3 | VARINT) + varint(value)
+    return _SMALL[number << 3 | VARINT] + (_SMALL[value] if 0 <= value < 16384 else varint(value))
 
 
 def field_bytes(number: int, value: bytes) -> bytes:
-    return varint(number << 3 | LENGTH) + varint(len(value)) + value
+    n = len(value)
+    return _SMALL[number << 3 | LENGTH] + (_SMALL[n] if n < 16384 else varint(n)) + value
 
 
 def field_str(number: int, value: str) -> bytes:
@@ -75,8 +87,13 @@ def field_double(number: int, value: float) -> bytes:
     return varint(number << 3 | FIXED64) + struct.pack("<d", value)
 
 
+_NAMES: dict = {}  # annotation name -> its encoded field
+
+
 def annotation(name: str, value) -> bytes:
-    body = field_str(DA_NAME, name)
+    body = _NAMES.get(name)
+    if body is None:
+        body = _NAMES[name] = field_str(DA_NAME, name)
     if isinstance(value, bool):
         body += field_varint(DA_BOOL, int(value))
     elif isinstance(value, int):
@@ -94,7 +111,7 @@ def packet(body: bytes, ts: int | None = None) -> bytes:
     return field_bytes(TRACE_PACKET, inner)
 
 
-def _descriptors(lay: Layout):
+def _descriptors(lay: StreamedLayout):
     yield packet(field_varint(PKT_SEQUENCE_FLAGS, SEQ_INCREMENTAL_STATE_CLEARED))
     process_uuid: dict = {}
     for rank, track in enumerate(lay.tracks):
@@ -120,57 +137,75 @@ def _descriptors(lay: Layout):
         yield packet(field_bytes(PKT_TRACK_DESCRIPTOR, desc))
 
 
-def _track_events(lay: Layout, uid: int, flows_out: dict, flows_in: dict):
-    """(ts, packet) for one track's slices: begins and ends in nesting order."""
+def _slice_events(lay: StreamedLayout):
+    """(ts, packet) for every slice's begin and end, in time order: the slices come merged by
+    start; an end is written when the first later begin (or the end of the trace) passes it."""
     origin = lay.origin
-    track = field_varint(TE_TRACK, uid)
-    end_event = field_bytes(PKT_TRACK_EVENT, field_varint(TE_TYPE, TYPE_SLICE_END) + track)
-    open_ends: list = []
-    for s in lay.slices.get(uid, ()):
-        while open_ends and open_ends[-1] <= s.start:
-            yield open_ends[-1], packet(end_event, open_ends.pop() - origin)
+    ends: list = []  # (end, -depth, serial, track) of the slices begun and not yet ended
+    serial = 0
+    end_events: dict = {}
+    for placed in lay.slices():
+        s = placed.slice
+        while ends and ends[0][0] <= s.start:
+            end, _, _, uid = heapq.heappop(ends)
+            yield end, packet(end_events[uid], end - origin)
+        track = field_varint(TE_TRACK, s.track)
+        if s.track not in end_events:
+            end_events[s.track] = field_bytes(
+                PKT_TRACK_EVENT, field_varint(TE_TYPE, TYPE_SLICE_END) + track
+            )
         event = field_varint(TE_TYPE, TYPE_SLICE_BEGIN) + track + field_str(TE_NAME, s.name)
         event += field_str(TE_CATEGORIES, s.cat)
         for key, value in s.args.items():
             event += field_bytes(TE_ANNOTATIONS, annotation(key, value))
-        for fid in flows_out.get(s.sid, ()):
+        for fid, _ in placed.flows_out:
             event += field_fixed64(TE_FLOW_IDS, fid)
-        for fid in flows_in.get(s.sid, ()):
-            event += field_fixed64(TE_TERMINATING_FLOW_IDS, fid)
+        if placed.flow_in is not None:
+            event += field_fixed64(TE_TERMINATING_FLOW_IDS, placed.flow_in[0])
         yield s.start, packet(field_bytes(PKT_TRACK_EVENT, event), s.start - origin)
-        open_ends.append(s.end)
-    while open_ends:
-        yield open_ends[-1], packet(end_event, open_ends.pop() - origin)
+        serial += 1
+        heapq.heappush(ends, (s.end, -placed.depth, serial, s.track))
+    while ends:
+        end, _, _, uid = heapq.heappop(ends)
+        yield end, packet(end_events[uid], end - origin)
 
 
-def _counter_events(lay: Layout):
-    for p in lay.points:
+def _counter_events(lay: StreamedLayout):
+    for p in lay.points():
         event = field_varint(TE_TYPE, TYPE_COUNTER)
         event += field_varint(TE_TRACK, COUNTER_UUID_BASE + p.counter)
         event += field_double(TE_DOUBLE_COUNTER, float(p.value))
         yield p.ts, packet(field_bytes(PKT_TRACK_EVENT, event), p.ts - lay.origin)
 
 
-def write_proto(lay: Layout, stream, chunk: int = 1 << 20) -> None:
-    flows_out: dict = {}
-    flows_in: dict = {}
-    for f in lay.flows:
-        flows_out.setdefault(f.source, []).append(f.fid)
-        flows_in.setdefault(f.target, []).append(f.fid)
+def write_proto(lay: StreamedLayout, stream, chunk: int = 1 << 20, progress=None) -> None:
     buffer = bytearray()
     for data in _descriptors(lay):
         buffer += data
-    streams = [_track_events(lay, t.uid, flows_out, flows_in) for t in lay.tracks]
-    streams.append(_counter_events(lay))
-    for _, data in heapq.merge(*streams, key=lambda pair: pair[0]):
+    written = 0
+    events = heapq.merge(_slice_events(lay), _counter_events(lay), key=lambda pair: pair[0])
+    for _, data in events:
         buffer += data
+        written += 1
         if len(buffer) >= chunk:
             stream.write(bytes(buffer))
             buffer.clear()
+            if progress is not None:
+                progress(written)
     stream.write(bytes(buffer))
 
 
+class PerfettoProtoExport(LayoutExport):
+    """The streaming writer: a `LayoutSink` (slices merged by time) during the pass, the
+    packets written from its spill."""
+
+    order = "time"
+
+    def write_layout(self, summary, lay, stream, progress) -> None:
+        guard_size(lay, self.options, PROTO_PER_SLICE, PROTO_PER_POINT, PROTO_LIMIT,
+                   "Perfetto protobuf trace")  # fmt: skip
+        write_proto(lay, stream, progress=progress)
+
+
 def render(summary, stream, options: dict) -> None:
-    lay = sized_layout(summary, options, PROTO_PER_SLICE, PROTO_PER_POINT, PROTO_LIMIT,
-                       "Perfetto protobuf trace")  # fmt: skip
-    write_proto(lay, stream)
+    render_kept(PerfettoProtoExport(options), summary, stream)

@@ -2,7 +2,8 @@
 
 Contract: `render_summary(summary, console, top=N)` writes to the rich Console it is given (the
 caller owns the stream, width and colour); the findings come first, right after a short header,
-so the answer is on the first screen. Nothing is read from disk here.
+so the answer is on the first screen. Nothing is read from disk here. Every string from the
+trace reaches the console as a rich `Text` through syscorr.report.safe: escaped, never markup.
 """
 
 import shlex
@@ -14,6 +15,7 @@ from rich.text import Text
 from syscorr.analysis.findings import PHASE_STARTUP, counts, group_findings, unjudged_reason
 from syscorr.analysis.summary import TraceSummary
 from syscorr.report.fmt import clip, ms, size
+from syscorr.report.safe import text as safe_text
 
 
 def _table(title: str, columns: tuple[tuple[str, str], ...]) -> Table:
@@ -52,11 +54,14 @@ def _header(summary: TraceSummary, console: Console) -> None:
     iterations = sum(loop.iterations for loop in acc.loops.values())
     calls = sum(s.calls + s.unfinished for s in acc.syscalls.values())
     processes = {t.pid for t in acc.threads.values()}
-    console.print(Text("syscorr report", style="bold") + Text(f"  {summary.loaded.trace.path}"))
-    console.print(f"command   {clip(command, 200)}")
+    path = summary.loaded.trace.path
+    console.print(Text("syscorr report", style="bold") + safe_text(f"  {path}"))
+    console.print(safe_text(f"command   {clip(command, 200)}"))
     console.print(
-        f"ran       {ms(span)}, {ended}; {backend.get('name', '?')} "
-        f"{backend.get('version') or '(version unknown)'}"
+        safe_text(
+            f"ran       {ms(span)}, {ended}; {backend.get('name', '?')} "
+            f"{backend.get('version') or '(version unknown)'}"
+        )
     )
     console.print(
         f"recorded  {calls} syscalls in {len(processes)} process(es), {len(acc.threads)} "
@@ -64,8 +69,11 @@ def _header(summary: TraceSummary, console: Console) -> None:
     )
     if not summary.has_agent:
         console.print(
-            "[yellow]no agent events: syscalls are not attributed to tasks "
-            "(record with `syscorr run` to get tasks, coroutines and lines)[/]"
+            Text(
+                "no agent events: syscalls are not attributed to tasks "
+                "(record with `syscorr run` to get tasks, coroutines and lines)",
+                style="yellow",
+            )
         )
 
 
@@ -76,7 +84,7 @@ def _findings(summary: TraceSummary, console: Console, top: int) -> None:
     console.print()
     reason = unjudged_reason(summary.accounts)
     if reason is not None:
-        console.print(Text("Blocking not judged: ", style="bold yellow") + Text(reason))
+        console.print(Text("Blocking not judged: ", style="bold yellow") + safe_text(reason))
         return
     groups = group_findings(summary.findings)
     counted = [g for g in groups if counts(g)]
@@ -84,8 +92,11 @@ def _findings(summary: TraceSummary, console: Console, top: int) -> None:
     processes = summary.accounts.shown_processes()
     if not counted:
         console.print(
-            f"[green]No blocking found:[/] no syscall on a loop thread took ≥ {ms(rules.block_ns)}"
-            f" and no step ran ≥ {ms(rules.step_ns)}."
+            Text("No blocking found:", style="green")
+            + Text(
+                f" no syscall on a loop thread took ≥ {ms(rules.block_ns)}"
+                f" and no step ran ≥ {ms(rules.step_ns)}."
+            )
         )
     else:
         times = sum(g.count for g in counted)
@@ -97,7 +108,7 @@ def _findings(summary: TraceSummary, console: Console, top: int) -> None:
         for group in counted[:top]:
             _group(group, console, processes)
         if len(counted) > top:
-            console.print(f"  … and {len(counted) - top} more places (--top N shows more)")
+            console.print(Text(f"  … and {len(counted) - top} more places (--top N shows more)"))
     if startup:
         console.print(
             Text(
@@ -132,7 +143,7 @@ def _group(group, console: Console, processes: dict, mark: str = "✗") -> None:
         )
         if group.mostly_tracer:
             text += f" [{group.mostly_tracer} mostly tracer overhead]"
-    console.print(Text(f"  {mark} ", style=style) + Text(prefix + text + tag))
+    console.print(Text(f"  {mark} ", style=style) + safe_text(prefix + text + tag))
     details = []
     if processes:
         label = processes.get(group.pid, "")
@@ -141,12 +152,14 @@ def _group(group, console: Console, processes: dict, mark: str = "✗") -> None:
         details.append("in " + _who(group.who))
     if details:
         console.print(
-            Text("      " + "; ".join(details), style="dim"), no_wrap=True, overflow="ellipsis"
+            safe_text("      " + "; ".join(details), style="dim"),
+            no_wrap=True,
+            overflow="ellipsis",
         )
     if worst.syscall:
         worst_of = "worst at " if group.count > 1 else ""
         console.print(
-            Text(
+            safe_text(
                 f"      {worst_of}log line {worst.lineno}: "
                 f"{worst.syscall}({clip(worst.detail, 70)})",
                 style="dim",
@@ -194,13 +207,17 @@ def _loops(summary: TraceSummary, console: Console) -> None:
         total = loop.busy_ns + loop.waited_ns
         busy_pct = 100 * loop.busy_ns / total if total else 0
         console.print(
-            f"  thread {loop.tid} (pid {loop.pid}): {loop.iterations} iterations, "
-            f"busy {ms(loop.busy_ns)} ({busy_pct:.0f}%), waiting in the selector "
-            f"{ms(loop.waited_ns)}"
+            Text(
+                f"  thread {loop.tid} (pid {loop.pid}): {loop.iterations} iterations, "
+                f"busy {ms(loop.busy_ns)} ({busy_pct:.0f}%), waiting in the selector "
+                f"{ms(loop.waited_ns)}"
+            )
         )
         console.print(
-            f"    worst lag {ms(loop.worst_busy_ns)} (iteration {loop.worst_iteration}: the "
-            "longest stretch between two selector waits)"
+            Text(
+                f"    worst lag {ms(loop.worst_busy_ns)} (iteration {loop.worst_iteration}: the "
+                "longest stretch between two selector waits)"
+            )
         )
 
 
@@ -230,19 +247,19 @@ def _tasks(summary: TraceSummary, console: Console, top: int) -> None:
         )
         table.add_row(
             *((str(task.pid),) if processes else ()),
-            task.name,
+            safe_text(task.name),
             str(task.steps),
             ms(task.running_ns),
             ms(task.waiting_ns),
             str(task.syscalls),
             size(task.bytes_in),
             size(task.bytes_out),
-            wakes,
+            safe_text(wakes),
         )
     console.print()
     console.print(table)
     if len(tasks) > top:
-        console.print(f"  … {len(tasks) - top} more tasks")
+        console.print(Text(f"  … {len(tasks) - top} more tasks"))
 
 
 def _sockets(summary: TraceSummary, console: Console, top: int) -> None:
@@ -269,12 +286,12 @@ def _sockets(summary: TraceSummary, console: Console, top: int) -> None:
     for fd in socks[:top]:
         table.add_row(
             f"{fd.pid}:{fd.fd}",
-            fd.label,
+            safe_text(fd.label),
             size(fd.bytes_in),
             size(fd.bytes_out),
             str(fd.calls),
             str(fd.eagain),
-            clip(", ".join(sorted(fd.tasks)), 40),
+            safe_text(clip(", ".join(sorted(fd.tasks)), 40)),
         )
     console.print()
     console.print(table)
@@ -282,6 +299,7 @@ def _sockets(summary: TraceSummary, console: Console, top: int) -> None:
 
 def _threads(summary: TraceSummary, console: Console, top: int) -> None:
     threads = sorted(summary.accounts.threads.values(), key=lambda t: -t.syscalls)
+    names = summary.thread_names
     console.print()
     console.print(Text("Threads", style="bold"))
     for thread in threads[:top]:
@@ -290,12 +308,15 @@ def _threads(summary: TraceSummary, console: Console, top: int) -> None:
             if thread.is_loop
             else ("worker" if "thread" in thread.owners else "process")
         )
+        name = names.get(thread.tid)
         console.print(
-            f"  {thread.tid} (pid {thread.pid}, {role}): {thread.syscalls} syscalls, "
-            f"{ms(thread.syscall_ns)} in syscalls"
+            safe_text(
+                f"  {thread.tid}{f' {name}' if name else ''} (pid {thread.pid}, {role}): "
+                f"{thread.syscalls} syscalls, {ms(thread.syscall_ns)} in syscalls"
+            )
         )
     if len(threads) > top:
-        console.print(f"  … {len(threads) - top} more threads")
+        console.print(Text(f"  … {len(threads) - top} more threads"))
 
 
 def render_summary(summary: TraceSummary, console: Console, top: int = 10) -> None:
@@ -308,4 +329,4 @@ def render_summary(summary: TraceSummary, console: Console, top: int = 10) -> No
     if summary.warnings:
         console.print()
         for warning in summary.warnings:
-            console.print(Text("warning: ", style="yellow") + Text(warning))
+            console.print(Text("warning: ", style="yellow") + safe_text(warning))

@@ -1,16 +1,22 @@
 """The interleaved timeline: one line per event, in time order, steps with their syscalls nested.
 
-Contract: `TimelineFilter.keeps(item)` decides which correlation items a timeline needs (so the
-summary pass keeps only those), and `render_timeline(items, origin, console, filt)` sorts them
-by time and writes one line per event: loop iteration boundaries with the wait (timeout asked,
-time waited, fds ready), step starts with what woke them, the syscalls made inside a step
-(indented), and the await at which the step suspended. Colour per task; none when piped.
+Contract: `TimelineSink(filt)` is handed every correlation item during the summary pass
+(`observe`); it keeps what `filt.keeps` as small plain records in a `SortedSpill` (memory
+bounded, time order restored from the engine's per-thread order). `write(out, origin, ...)`
+then writes one line per event to the text stream `out`: loop iteration boundaries with the
+wait (timeout asked, time waited, fds ready), step starts with what woke them, the syscalls
+made inside a step (indented, with the call site), and the await at which the step suspended.
+Lines are plain strings (ANSI colour per task only when `colour`), every trace string through
+`safe`. Each line fits `width`: a syscall's arguments, a wake detail or a ready-fd list are
+shortened first; if the line is still too wide it wraps at a field boundary onto an indented
+continuation line, so the call site is never cut. `render_timeline(items, origin, console,
+filt)` does both for a list of items onto a rich Console (its file, width and colour).
 """
 
-from dataclasses import dataclass
+from itertools import count
 
+from rich.cells import cell_len
 from rich.console import Console
-from rich.text import Text
 
 from syscorr.correlate.model import (
     WAKE_CALLBACK,
@@ -21,97 +27,44 @@ from syscorr.correlate.model import (
     StepItem,
     SyscallItem,
 )
-from syscorr.report.fmt import clip, ms, rel, where
+from syscorr.report.filters import TimelineFilter  # noqa: F401 (the timeline's options)
+from syscorr.report.fmt import ms, rel
+from syscorr.report.safe import safe
+from syscorr.report.spill import SortedSpill
 
-TASK_COLOURS = (
-    "cyan",
-    "magenta",
-    "green",
-    "yellow",
-    "blue",
-    "bright_red",
-    "bright_cyan",
-    "bright_magenta",
-    "bright_green",
-    "bright_blue",
-)
+SGR = {
+    "dim": "2",
+    "bold": "1",
+    "cyan": "36",
+    "magenta": "35",
+    "green": "32",
+    "yellow": "33",
+    "blue": "34",
+    "bright_red": "91",
+    "bright_cyan": "96",
+    "bright_magenta": "95",
+    "bright_green": "92",
+    "bright_blue": "94",
+}
+TASK_COLOURS = tuple(c for c in SGR if c not in ("dim", "bold"))
+MIN_SQUEEZED = 12  # a shortened field keeps at least this many characters (or all of it)
+RUN_RECORDS = 20_000
 
-
-@dataclass(frozen=True)
-class TimelineFilter:
-    tasks: frozenset[str] = frozenset()
-    fds: frozenset[int] = frozenset()
-    pids: frozenset[int] = frozenset()
-    since_s: float | None = None
-    until_s: float | None = None
-    limit: int = 500
-    syscalls: frozenset[str] = frozenset()
-    startup: bool = False  # also show syscalls made outside any event loop (interpreter start)
-
-    @classmethod
-    def of(cls, tasks, fds, pids, since, until, limit, syscalls, startup=False):
-        names = frozenset(s.strip() for s in (syscalls or "").split(",") if s.strip())
-        return cls(
-            frozenset(tasks or ()),
-            frozenset(fds or ()),
-            frozenset(pids or ()),
-            since,
-            until,
-            limit,
-            names,
-            startup,
-        )
-
-    def keeps(self, item) -> bool:
-        if self.pids and item.pid not in self.pids:
-            return False
-        kind = type(item)
-        if kind is SyscallItem:
-            if self.syscalls and item.call.name not in self.syscalls:
-                return False
-            if self.tasks and not _named(item.task_name, self.tasks):
-                return False
-            if self.fds and (item.fd_key is None or item.fd_key[1] not in self.fds):
-                return False
-            return True
-        if kind is StepItem:
-            if self.syscalls or self.fds:
-                return False
-            return not self.tasks or _named(item.name, self.tasks)
-        if kind is IterationItem:
-            if self.tasks or self.syscalls:
-                return False
-            if self.fds:
-                return any(fd in self.fds for fd, _ in item.ready)
-            return True
-        return False
-
-    def in_window(self, ts: int | None, origin: int | None) -> bool:
-        if ts is None or origin is None:
-            return True
-        t = (ts - origin) / 1e9
-        if self.since_s is not None and t < self.since_s:
-            return False
-        return self.until_s is None or t <= self.until_s
+# record kinds
+_ITERATION, _START, _CALL, _END = 0, 1, 2, 3
 
 
-def _named(shown: str | None, wanted: frozenset[str]) -> bool:
-    """`--task Task-21` also finds the task shown as `Task-21 handle_request`."""
-    return shown is not None and (shown in wanted or shown.split(" ", 1)[0] in wanted)
+def _frame(frame) -> tuple | None:
+    return None if frame is None else (frame.qualname, frame.filename, frame.line)
 
 
-def _events(items):
-    """(ts, order, kind, item): steps give a start and an end event."""
-    for item in items:
-        kind = type(item)
-        if kind is SyscallItem:
-            yield (item.call.ts or 0, 2, "call", item)
-        elif kind is StepItem:
-            yield (item.start, 1, "start", item)
-            if item.end is not None:
-                yield (item.end, 3, "end", item)
-        elif kind is IterationItem:
-            yield (item.wait.ts or 0, 0, "iteration", item)
+def _where(frame: tuple | None) -> str:
+    """`file.py:12 (qualname)`; `file.py (qualname)` when the line is not known (0)."""
+    if frame is None:
+        return ""
+    qualname, filename, line = frame
+    at = f":{line}" if line else ""
+    return f"{safe(filename.rsplit('/', 1)[-1])}{at} ({safe(qualname)})"
 
 
 def _wake_text(step: StepItem) -> str:
@@ -119,94 +72,288 @@ def _wake_text(step: StepItem) -> str:
     if wake is None:
         return ""
     if wake.cause == WAKE_FD:
-        return f"woken: fd {wake.fd} ready ({wake.detail})"
+        return f"woken: fd {wake.fd} ready ({safe(wake.detail)})"
     if wake.cause in (WAKE_TASK, WAKE_CALLBACK):
-        return f"woken: {wake.by}"
+        return f"woken: {safe(wake.by)}"
     if wake.cause == WAKE_THREAD:
-        return f"woken: {wake.by or 'a thread'} via the self-pipe"
+        return f"woken: {safe(wake.by) if wake.by else 'a thread'} via the self-pipe"
     return f"woken: {wake.cause}"
 
 
-def render_timeline(
-    items: list, origin: int | None, console: Console, filt: TimelineFilter, has_loop: bool = True
-) -> int:
-    """Write the timeline; returns the number of lines left out by --limit. When the trace has
-    an event loop, syscalls made outside any loop (interpreter start-up, other processes) are
-    left out unless `filt.startup`, or `filt` names syscalls or fds."""
-    hide_outside = has_loop and not (filt.startup or filt.syscalls or filt.fds)
-    colours: dict[str, str] = {}
+class TimelineSink:
+    def __init__(self, filt: TimelineFilter | None = None, run_records: int | None = None):
+        self.filt = filt or TimelineFilter()
+        self.spill = SortedSpill(run_records or RUN_RECORDS)
+        self._serial = count()
 
-    def colour(name: str | None) -> str:
-        if not name:
-            return "white"
-        if name not in colours:
-            colours[name] = TASK_COLOURS[len(colours) % len(TASK_COLOURS)]
-        return colours[name]
-
-    events = sorted(_events(items), key=lambda e: (e[0], e[1]))
-    shown = 0
-    skipped = 0
-    for ts, _, kind, item in events:
-        if not filt.in_window(ts, origin):
-            continue
-        if kind == "call" and (item.is_loop_wait or hide_outside and item.owner == "process"):
-            continue  # a loop wait is shown as its iteration's line
-        if filt.limit and shown >= filt.limit:
-            skipped += 1
-            continue
-        shown += 1
-        stamp = Text(rel(ts, origin) + " ", style="dim")
-        if kind == "iteration":
-            ready = ", ".join(f"fd {fd} {ev}" for fd, ev in item.ready) or (
-                "nothing ready (a quick check: callbacks were ready to run)"
-                if item.timeout_ns == 0
-                else "timed out"
-                if item.timed_out
-                else "nothing"
-            )
-            timeout = "forever" if item.timeout_ns is None else ms(item.timeout_ns)
-            line = Text(
-                f"── loop {item.tid} iteration {item.index}: {item.wait.name} "
-                f"(timeout {timeout}) waited {ms(item.waited_ns)} → {ready}",
-                style="bold",
-            )
-        elif kind == "start":
-            who = f"task {item.name}" if item.kind == "task" else f"callback {item.name}"
-            how = {
-                "start": "starts",
-                "resume": "resumes",
-                "throw": "resumes with an exception",
-                "callback": "runs",
-            }.get(item.started_by, item.started_by)
-            at = f" at {where(item.resumed_at)}" if item.resumed_at else ""
-            line = Text(f"  ▶ {who} {how}{at}  ", style=colour(item.name)) + Text(
-                _wake_text(item), style="dim"
-            )
-        elif kind == "end":
-            if item.ended_by == "yield" and item.suspended_at:
-                end = f"suspends at {where(item.suspended_at[-1])}"
-                if len(item.suspended_at) > 1:
-                    end += f" awaiting {where(item.suspended_at[0])}"
-            else:
-                end = {"return": "returns", "unwind": "raises", "callback-end": "done"}.get(
-                    item.ended_by, item.ended_by
-                )
-            line = Text(f"  ◀ {item.name} {end} after {ms(item.duration)}", style=colour(item.name))
-        else:
+    def observe(self, item) -> None:
+        if not self.filt.keeps(item):
+            return
+        kind = type(item)
+        add = self.spill.add
+        if kind is SyscallItem:
+            if item.is_loop_wait:
+                return  # shown as its iteration's line
             call = item.call
-            indent = "      " if item.step is not None else "    "
-            result = call.ret + (f" {call.errno}" if call.errno else "")
-            line = Text(
-                indent + clip(f"{call.name}({call.args}) = {result}", 150),
-                style=colour(item.task_name) if item.task_name else "",
+            task = (item.pid, item.task) if item.task else None
+            add((
+                call.ts or 0, _CALL, next(self._serial), item.step is not None,
+                item.owner == "process", item.task_name, call.name, call.args, call.ret,
+                call.errno, call.duration, _frame(item.frame), task,
+            ))  # fmt: skip
+        elif kind is StepItem:
+            task = (item.pid, item.task) if item.kind == "task" else None
+            add((
+                item.start, _START, next(self._serial), item.name, item.kind, item.started_by,
+                _frame(item.resumed_at), _wake_text(item), task,
+            ))  # fmt: skip
+            if item.end is not None:
+                chain = item.suspended_at
+                add((
+                    item.end, _END, next(self._serial), item.name, item.ended_by,
+                    _frame(chain[-1]) if chain else None,
+                    _frame(chain[0]) if len(chain) > 1 else None, item.duration, task,
+                ))  # fmt: skip
+        elif kind is IterationItem:
+            add((
+                item.wait.ts or 0, _ITERATION, next(self._serial), item.tid, item.index,
+                item.wait.name, item.timeout_ns, item.waited_ns, item.ready, item.timed_out,
+            ))  # fmt: skip
+
+    def write(
+        self,
+        out,
+        origin: int | None,
+        has_loop: bool = True,
+        width: int = 120,
+        colour: bool = False,
+        names: dict | None = None,
+    ) -> tuple[int, int]:
+        """Write the lines; returns (lines shown, lines left out by --limit). When the trace
+        has an event loop, syscalls made outside any loop (interpreter start-up, other
+        processes) are left out unless the filter asks for --startup, syscalls or fds. `names`
+        ((pid, task key) -> name, the summary's final names) renames tasks that were renamed
+        after an item was made: a task is called the same on every line."""
+        filt = self.filt
+        hide_outside = has_loop and not (filt.startup or filt.syscalls or filt.fds)
+        painter = _Painter(width, colour, names or {})
+        windowed = filt.since_s is not None or filt.until_s is not None
+        shown = skipped = 0
+        write = out.write
+        for record in self.spill.sorted():
+            ts, kind = record[0], record[1]
+            if windowed and not filt.in_window(ts, origin):
+                continue
+            if kind == _CALL and hide_outside and record[4]:
+                continue
+            if filt.limit and shown >= filt.limit:
+                skipped += 1
+                continue
+            shown += 1
+            write(painter.line(rel(ts, origin), _FIELDS[kind](record, painter)))
+        if skipped:
+            write(
+                f"… {skipped} more lines (raise --limit, or narrow with --since/--until, "
+                "--task, --fd, --syscalls)\n"
             )
-            line += Text(f"  {ms(call.duration)}", style="dim")
-            if item.frame is not None and item.step is not None:
-                line += Text(f"  {where(item.frame)}", style="dim")
-        console.print(stamp + line, overflow="fold", soft_wrap=True)
-    if skipped:
-        console.print(
-            f"… {skipped} more lines (raise --limit, or narrow with --since/--until, "
-            "--task, --fd, --syscalls)"
+        self.close()
+        return shown, skipped
+
+    def close(self) -> None:
+        self.spill.close()
+
+
+def _iteration_fields(r, p):
+    _, _, _, tid, index, wait, timeout_ns, waited_ns, ready, timed_out = r
+    readies = ", ".join(f"fd {fd} {safe(ev)}" for fd, ev in ready) or (
+        "nothing ready (a quick check: callbacks were ready to run)"
+        if timeout_ns == 0
+        else "timed out"
+        if timed_out
+        else "nothing"
+    )
+    timeout = "forever" if timeout_ns is None else ms(timeout_ns)
+    head = f"── loop {tid} iteration {index}: {wait} (timeout {timeout}) waited {ms(waited_ns)} → "
+    return [(head, "bold", False), (readies, "bold", True)]
+
+
+def _start_fields(r, p):
+    _, _, _, name, kind, started_by, resumed_at, wake, task = r
+    name = p.name_of(task, name)
+    what = f"task {name}" if kind == "task" else f"callback {name}"
+    how = {
+        "start": "starts",
+        "resume": "resumes",
+        "throw": "resumes with an exception",
+        "callback": "runs",
+    }.get(started_by, started_by)
+    style = p.colour_of(name)
+    fields = [(f"  ▶ {safe(what)} {how}", style, False)]
+    if resumed_at is not None:
+        fields.append((f" at {_where(resumed_at)}", style, False))
+    if wake:
+        fields.append((f"  {wake}", "dim", True))
+    return fields
+
+
+def _end_fields(r, p):
+    _, _, _, name, ended_by, suspended, awaiting, duration, task = r
+    name = p.name_of(task, name)
+    style = p.colour_of(name)
+    fields = [(f"  ◀ {safe(name)}", style, False)]
+    if ended_by == "yield" and suspended is not None:
+        fields.append((f" suspends at {_where(suspended)}", style, False))
+        if awaiting is not None:
+            fields.append((f" awaiting {_where(awaiting)}", style, False))
+    else:
+        end = {"return": "returns", "unwind": "raises", "callback-end": "done"}.get(
+            ended_by, ended_by
         )
+        fields.append((f" {end}", style, False))
+    fields.append((f" after {ms(duration)}", style, False))
+    return fields
+
+
+def _call_fields(r, p):
+    _, _, _, in_step, _, task_name, name, args, ret, errno, duration, frame, task = r
+    task_name = p.name_of(task, task_name)
+    style = p.colour_of(task_name) if task_name else ""
+    result = safe(ret) + (f" {errno}" if errno else "")
+    indent = "      " if in_step else "    "
+    fields = [
+        (f"{indent}{name}(", style, False),
+        (safe(args), style, True),
+        (f") = {result}", style, False),
+        (f"  {ms(duration)}", "dim", False),
+    ]
+    if frame is not None and in_step:
+        fields.append((f"  {_where(frame)}", "dim", False))
+    return fields
+
+
+_FIELDS = {_ITERATION: _iteration_fields, _START: _start_fields, _CALL: _call_fields,
+           _END: _end_fields}  # fmt: skip
+
+
+def _width(s: str) -> int:
+    return len(s) if s.isascii() else cell_len(s)
+
+
+def _cut(s: str, room: int) -> str:
+    """`s` shortened to `room` cells, ending with an ellipsis."""
+    if _width(s) <= room:
+        return s
+    if s.isascii():
+        return s[: max(0, room - 1)] + "…"
+    out, used = [], 0
+    for ch in s:
+        w = cell_len(ch)
+        if used + w > room - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
+class _Painter:
+    """Fits a line's fields to the width and paints them (ANSI SGR) when colour is on."""
+
+    def __init__(self, width: int, colour: bool, names: dict | None = None) -> None:
+        self.width = max(40, width)
+        self.colour = colour
+        self.colours: dict[str, str] = {}
+        self.names = names or {}
+
+    def name_of(self, task: tuple | None, name: str | None) -> str | None:
+        """A task's final name (the summary's), else the name it had then."""
+        return self.names.get(task, name) if task is not None else name
+
+    def colour_of(self, name: str | None) -> str:
+        if not name:
+            return ""
+        style = self.colours.get(name)
+        if style is None:
+            style = self.colours[name] = TASK_COLOURS[len(self.colours) % len(TASK_COLOURS)]
+        return style
+
+    def paint(self, text: str, style: str) -> str:
+        if not self.colour or not style or not text:
+            return text
+        codes = ";".join(SGR[s] for s in style.split() if s in SGR)
+        return f"\x1b[{codes}m{text}\x1b[0m" if codes else text
+
+    def line(self, stamp: str, fields: list) -> str:
+        room = self.width - len(stamp) - 1
+        head = self.paint(stamp, "dim") + " "
+        total = sum(_width(text) for text, _, _ in fields)
+        if total > room:
+            squeezed = self._squeeze(fields, total - room)
+            if sum(_width(text) for text, _, _ in squeezed) > room:
+                return head + self._wrap(fields, room, len(stamp) + 1) + "\n"
+            fields = squeezed
+        return head + "".join(self.paint(t, s) for t, s, _ in fields) + "\n"
+
+    def _squeeze(self, fields: list, excess: int) -> list:
+        out = []
+        for text, style, squeezable in fields:
+            if squeezable and excess > 0:
+                have = _width(text)
+                keep = max(min(have, MIN_SQUEEZED), have - excess)
+                if keep < have:
+                    excess -= have - keep
+                    text = _cut(text, keep)
+            out.append((text, style, squeezable))
+        return out
+
+    def _wrap(self, fields: list, room: int, margin: int) -> str:
+        """Fields onto lines of `room` cells, breaking only between fields: a shortenable
+        field is cut to what is left of its line, another that does not fit starts the next
+        line (and is folded if wider than a line). Continuation lines are indented."""
+        indent = " " * (margin + 4)
+        lines: list[list[str]] = [[]]
+        used, limit = 0, room
+
+        def new_line() -> None:
+            nonlocal used, limit
+            lines.append([])
+            used, limit = 0, room - 4
+
+        for text, style, squeezable in fields:
+            w = _width(text)
+            if squeezable and used + w > limit:
+                if limit - used < MIN_SQUEEZED:
+                    new_line()
+                    text = text.lstrip()
+                text = _cut(text, limit - used)
+                w = _width(text)
+            elif used and used + w > limit:
+                new_line()
+                text = text.lstrip()
+                w = _width(text)
+            while w > limit - used and text:
+                piece = _cut(text, limit - used + 1)[:-1]  # hard fold: what is left of the line
+                lines[-1].append(self.paint(piece, style))
+                new_line()
+                text = text[len(piece) :]
+                w = _width(text)
+            lines[-1].append(self.paint(text, style))
+            used += w
+        return ("\n" + indent).join("".join(parts) for parts in lines if parts)
+
+
+def render_timeline(
+    items,
+    origin: int | None,
+    console: Console,
+    filt: TimelineFilter,
+    has_loop: bool = True,
+    names: dict | None = None,
+) -> int:
+    """The timeline of `items` on a rich Console (its file, width and colour); returns the
+    number of lines left out by --limit."""
+    sink = TimelineSink(filt)
+    for item in items:
+        sink.observe(item)
+    colour = console.is_terminal and not console.no_color and console.color_system is not None
+    _, skipped = sink.write(console.file, origin, has_loop, console.width, colour, names)
     return skipped

@@ -1,6 +1,9 @@
 // syscorr HTML report: the interactive timeline drawn on one canvas.
-// Contract: reads the JSON data element #syscorr-data (application/json; see
-// htmlreport.py for its shape), draws one lane per track (nesting depth = rows), zooms and pans
+// Contract: reads the JSON data elements (#syscorr-data, the .syscorr-chunk slices of each lane,
+// the counters, #syscorr-tail; application/json, see htmlreport.py for their shape), draws one
+// lane per track (nesting depth = rows); a group of tasks with one root coroutine gets a header
+// row that folds it (folded: its tasks' top-level slices drawn in that one row; a click on the
+// label unfolds it), a process label folds the whole process; zooms and pans
 // (wheel with Ctrl/Alt or the W/S/A/D keys zoom and pan; drag pans; plain wheel scrolls lanes),
 // shows a slice's details on hover, selects it on click, jumps to a finding or search match on
 // click. Every string from the trace reaches the page through textContent or fillText only.
@@ -9,8 +12,7 @@
 "use strict";
 (function () {
   const data = JSON.parse(document.getElementById("syscorr-data").textContent);
-  const S = data.strings;
-  const ROW = 18, PAD = 4, AXIS = 20;
+  const ROW = 18, PAD = 4, HEAD = 16;
   const timeline = document.getElementById("timeline");
   const lanesEl = document.getElementById("lanes");
   const labels = document.getElementById("labels");
@@ -20,43 +22,102 @@
   const details = document.getElementById("details");
   const span = Math.max(1, data.end);
 
-  // Lanes: rows of non-overlapping slices, columnar.
-  const lanes = data.lanes.map((lane, index) => {
-    const n = lane.start.length;
-    const start = Float64Array.from(lane.start);
+  // Lanes: rows of non-overlapping slices, columnar, gathered from the data chunks (one lane's
+  // slices per chunk, in order); each chunk's text is dropped once read.
+  const cols = data.lanes.map(() => ({ start: [], dur: [], depth: [], names: [], cats: [], details: [] }));
+  for (const el of document.querySelectorAll("script.syscorr-chunk")) {
+    const c = JSON.parse(el.textContent), into = cols[c.lane], S = c.strings;
+    for (let i = 0; i < c.start.length; i++) {
+      into.start.push(c.start[i]); into.dur.push(c.dur[i]); into.depth.push(c.depth[i]);
+      into.names.push(S[c.name[i]]); into.cats.push(S[c.cat[i]]); into.details.push(S[c.detail[i]]);
+    }
+    el.textContent = "";
+  }
+  const lanes = data.lanes.map((meta, index) => {
+    const col = cols[index], n = col.start.length;
+    const start = Float64Array.from(col.start);
     const end = new Float64Array(n);
-    for (let i = 0; i < n; i++) end[i] = start[i] + lane.dur[i];
-    const depth = Uint8Array.from(lane.depth);
+    for (let i = 0; i < n; i++) end[i] = start[i] + col.dur[i];
+    const depth = Uint8Array.from(col.depth);
     let rows = 1;
     for (let i = 0; i < n; i++) if (depth[i] + 1 > rows) rows = depth[i] + 1;
     const byRow = [];
     for (let r = 0; r < rows; r++) byRow.push([]);
     for (let i = 0; i < n; i++) byRow[depth[i]].push(i);
     const rowIdx = byRow.map((ids) => Int32Array.from(ids));
-    return { index, name: lane.name, kind: lane.kind, start, end, depth, rows, rowIdx,
-             nameIdx: lane.name_idx, cat: lane.cat, detail: lane.detail, top: 0, height: 0 };
+    cols[index] = null;
+    return { index, name: meta.name, kind: meta.kind, pid: meta.pid, group: meta.group,
+             start, end, depth, rows, rowIdx, names: col.names, cats: col.cats,
+             details: col.details, top: 0, height: 0, visible: true };
   });
-  const counters = (data.counters || []).map((c) => ({
-    name: c.name, t: Float64Array.from(c.t), v: Float64Array.from(c.v),
-    max: c.v.reduce((a, b) => Math.max(a, b), 0) || 1, top: 0, height: 30, kind: "counter",
+  const groups = (data.groups || []).map((g, index) => ({ index, name: g.name, pid: g.pid,
+    members: g.lanes.map((i) => lanes[i]), collapsed: g.collapsed, kind: "group", top: 0, height: 0 }));
+  const counterNames = JSON.parse((document.querySelector("script.syscorr-counters") || {}).textContent || "[]");
+  const counterCols = counterNames.map(() => ({ t: [], v: [] }));
+  for (const el of document.querySelectorAll("script.syscorr-counter")) {
+    const c = JSON.parse(el.textContent), into = counterCols[c.counter];
+    for (let i = 0; i < c.t.length; i++) { into.t.push(c.t[i]); into.v.push(c.v[i]); }
+    el.textContent = "";
+  }
+  const counters = counterNames.map((name, k) => ({
+    name, t: Float64Array.from(counterCols[k].t), v: Float64Array.from(counterCols[k].v),
+    max: counterCols[k].v.reduce((a, b) => Math.max(a, b), 0) || 1, top: 0, height: 30, kind: "counter",
   }));
-  const rowsAll = [];
-  let y = 0;
-  for (const lane of lanes) {
-    lane.top = y; lane.height = lane.rows * ROW + PAD; y += lane.height; rowsAll.push(lane);
+  const tail = JSON.parse(document.getElementById("syscorr-tail").textContent);
+  data.flows = tail.flows;
+  data.findings = tail.findings;
+
+  // Rows on screen: lanes, a header per group of tasks (folded: the members' top-level slices
+  // drawn in one row), counters. A click on a process or group label folds or unfolds it.
+  const foldedPids = new Set();
+  let rowsAll = [];
+  function layoutRows() {
+    rowsAll = [];
+    let y = 0;
+    const put = (row, height) => { row.top = y; row.height = height; y += height; rowsAll.push(row); };
+    for (const lane of lanes) {
+      lane.visible = false;
+      if (lane.kind !== "process" && foldedPids.has(lane.pid)) continue;
+      if (lane.group >= 0) {
+        const g = groups[lane.group];
+        if (g.members[0] === lane) put(g, g.collapsed ? ROW + PAD : HEAD);
+        if (g.collapsed) continue;
+      }
+      lane.visible = true;
+      put(lane, lane.rows * ROW + PAD);
+    }
+    for (const c of counters) put(c, c.height);
+    lanesEl.style.height = y + "px";
+    labels.textContent = "";
+    for (const row of rowsAll) {
+      const div = document.createElement("div");
+      div.className = "lane-label " + row.kind;
+      div.style.top = row.top + "px";
+      div.style.height = row.height + "px";
+      let text = row.name;
+      if (row.kind === "group") {
+        text = (row.collapsed ? "▸ " : "▾ ") + row.name + " ×" + row.members.length + " tasks";
+        div.addEventListener("click", () => { row.collapsed = !row.collapsed; relayout(); });
+      } else if (row.kind === "process") {
+        text = (foldedPids.has(row.pid) ? "▸ " : "▾ ") + row.name;
+        div.addEventListener("click", () => {
+          if (foldedPids.has(row.pid)) foldedPids.delete(row.pid); else foldedPids.add(row.pid);
+          relayout();
+        });
+      }
+      div.textContent = text;
+      div.title = text;
+      labels.appendChild(div);
+    }
   }
-  for (const c of counters) { c.top = y; y += c.height; rowsAll.push(c); }
-  const totalHeight = y;
-  lanesEl.style.height = totalHeight + "px";
-  for (const lane of rowsAll) {
-    const div = document.createElement("div");
-    div.className = "lane-label " + lane.kind;
-    div.style.top = lane.top + "px";
-    div.style.height = lane.height + "px";
-    div.textContent = lane.name;
-    div.title = lane.name;
-    labels.appendChild(div);
+  function relayout() { layoutRows(); draw(); }
+  function reveal(lane) { // unfold what hides a lane
+    let changed = false;
+    if (foldedPids.delete(lane.pid)) changed = true;
+    if (lane.group >= 0 && groups[lane.group].collapsed) { groups[lane.group].collapsed = false; changed = true; }
+    if (changed) layoutRows();
   }
+  layoutRows();
 
   // View: [t0, t1] in ns relative to the trace origin.
   const view = { t0: 0, t1: span, width: 800, height: 400 };
@@ -93,11 +154,11 @@
 
   const hues = new Map();
   function colour(lane, i) {
-    const cat = S[lane.cat[i]];
+    const cat = lane.cats[i];
     if (cat === "loop-wait") return "#9ec5e8";
-    if (cat === "syscall") return lane.detail[i] && S[lane.detail[i]].includes(" = -1 ") ? "#e57373" : "#f0a35e";
+    if (cat === "syscall") return lane.details[i].includes(" = -1 ") ? "#e57373" : "#f0a35e";
     if (cat === "callback") return "#b39ddb";
-    const name = S[lane.nameIdx[i]];
+    const name = lane.names[i];
     let h = hues.get(name);
     if (h === undefined) {
       h = 0; for (let k = 0; k < name.length; k++) h = (h * 31 + name.charCodeAt(k)) % 360;
@@ -113,50 +174,55 @@
     requestAnimationFrame(() => { pending = false; paint(); });
   }
 
+  function paintRow(lane, r, ry, labelled) { // one row of a lane, sub-pixel runs skipped
+    const arr = lane.rowIdx[r];
+    let p = lowerEnd(arr, lane.end, view.t0);
+    while (p < arr.length) {
+      const i = arr[p];
+      const s = lane.start[i];
+      if (s > view.t1) break;
+      const x0 = x(s), x1 = x(lane.end[i]);
+      const w = Math.max(1, x1 - x0);
+      ctx.fillStyle = colour(lane, i);
+      ctx.fillRect(x0, ry, w, ROW - 3);
+      if (highlighted.has(lane.index + ":" + i)) {
+        ctx.strokeStyle = "#c62828"; ctx.lineWidth = 2;
+        ctx.strokeRect(x0, ry, w, ROW - 3);
+      }
+      if (labelled && w > 30) {
+        ctx.fillStyle = "#1d232b";
+        ctx.save(); ctx.beginPath(); ctx.rect(x0, ry, w, ROW - 3); ctx.clip();
+        ctx.fillText(lane.names[i], Math.max(x0, 0) + 3, ry + (ROW - 3) / 2);
+        ctx.restore();
+      }
+      if (x1 - x0 < 1) { // sub-pixel: jump to the first slice starting in the next pixel
+        p = lowerStart(arr, lane.start, tAt(Math.floor(x0) + 1), p + 1);
+        continue;
+      }
+      p++;
+    }
+  }
+
   function paint() {
     const top = timeline.scrollTop, bottom = top + view.height;
     ctx.clearRect(0, 0, view.width, view.height);
     ctx.font = "11px system-ui, sans-serif";
     ctx.textBaseline = "middle";
     const perPx = (view.t1 - view.t0) / view.width;
-    for (const lane of rowsAll) {
-      if (lane.top + lane.height < top || lane.top > bottom) continue;
-      const ly = lane.top - top;
+    for (const row of rowsAll) {
+      if (row.top + row.height < top || row.top > bottom) continue;
+      const ly = row.top - top;
       ctx.fillStyle = "#eef0f3";
-      ctx.fillRect(0, ly + lane.height - 1, view.width, 1);
-      if (lane.kind === "counter") { paintCounter(lane, ly); continue; }
-      for (let r = 0; r < lane.rows; r++) {
-        const arr = lane.rowIdx[r];
-        const ry = ly + r * ROW + 2;
-        let p = lowerEnd(arr, lane.end, view.t0);
-        while (p < arr.length) {
-          const i = arr[p];
-          const s = lane.start[i];
-          if (s > view.t1) break;
-          const x0 = x(s), x1 = x(lane.end[i]);
-          const w = Math.max(1, x1 - x0);
-          ctx.fillStyle = colour(lane, i);
-          ctx.fillRect(x0, ry, w, ROW - 3);
-          if (highlighted.has(lane.index + ":" + i)) {
-            ctx.strokeStyle = "#c62828"; ctx.lineWidth = 2;
-            ctx.strokeRect(x0, ry, w, ROW - 3);
-          }
-          if (w > 30) {
-            ctx.fillStyle = "#1d232b";
-            ctx.save(); ctx.beginPath(); ctx.rect(x0, ry, w, ROW - 3); ctx.clip();
-            ctx.fillText(S[lane.nameIdx[i]], Math.max(x0, 0) + 3, ry + (ROW - 3) / 2);
-            ctx.restore();
-          }
-          if (x1 - x0 < 1) { // sub-pixel: jump to the first slice starting in the next pixel
-            p = lowerStart(arr, lane.start, tAt(Math.floor(x0) + 1), p + 1);
-            continue;
-          }
-          p++;
-        }
+      ctx.fillRect(0, ly + row.height - 1, view.width, 1);
+      if (row.kind === "counter") { paintCounter(row, ly); continue; }
+      if (row.kind === "group") {
+        if (row.collapsed) for (const m of row.members) paintRow(m, 0, ly + 2, false);
+        continue;
       }
+      for (let r = 0; r < row.rows; r++) paintRow(row, r, ly + r * ROW + 2, true);
     }
     paintFlows(top);
-    if (selected) {
+    if (selected && lanes[selected.lane].visible) {
       const lane = lanes[selected.lane], i = selected.i;
       const ry = lane.top - top + lane.depth[i] * ROW + 2;
       ctx.strokeStyle = "#0b63c4"; ctx.lineWidth = 2;
@@ -191,6 +257,7 @@
       const [sl, si, tl, ti] = flows[k];
       const touches = selected && ((selected.lane === sl && selected.i === si) || (selected.lane === tl && selected.i === ti));
       if (!showAll && !touches) continue;
+      if (!lanes[sl].visible || !lanes[tl].visible) continue;
       const a = slicePoint(lanes[sl], si, top, true), b = slicePoint(lanes[tl], ti, top, false);
       if ((a.x < 0 && b.x < 0) || (a.x > view.width && b.x > view.width)) continue;
       ctx.globalAlpha = touches ? 1 : 0.35;
@@ -228,26 +295,36 @@
     return p * 10;
   }
 
+  function hitRow(lane, r, t, slop) {
+    const arr = lane.rowIdx[r];
+    const p = lowerEnd(arr, lane.end, t - slop);
+    if (p < arr.length && lane.start[arr[p]] <= t + slop) return { lane: lane.index, i: arr[p] };
+    return null;
+  }
+
   function hit(ev) {
     const rect = canvas.getBoundingClientRect();
     const px = ev.clientX - rect.left, py = ev.clientY - rect.top + timeline.scrollTop;
-    for (const lane of lanes) {
-      if (py < lane.top || py >= lane.top + lane.height) continue;
-      const r = Math.floor((py - lane.top) / ROW);
-      if (r >= lane.rows) return null;
-      const arr = lane.rowIdx[r], slop = (view.t1 - view.t0) / view.width * 2, t = tAt(px);
-      let p = lowerEnd(arr, lane.end, t - slop);
-      if (p < arr.length && lane.start[arr[p]] <= t + slop) return { lane: lane.index, i: arr[p] };
-      return null;
+    const slop = (view.t1 - view.t0) / view.width * 2, t = tAt(px);
+    for (const row of rowsAll) {
+      if (py < row.top || py >= row.top + row.height) continue;
+      if (row.kind === "counter") return null;
+      if (row.kind === "group") {
+        if (!row.collapsed) return null;
+        for (const m of row.members) { const h = hitRow(m, 0, t, slop); if (h) return h; }
+        return null;
+      }
+      const r = Math.floor((py - row.top) / ROW);
+      return r < row.rows ? hitRow(row, r, t, slop) : null;
     }
     return null;
   }
 
   function describe(h) {
     const lane = lanes[h.lane], i = h.i;
-    const lines = [S[lane.nameIdx[i]] + "  [" + S[lane.cat[i]] + "]  on " + lane.name,
+    const lines = [lane.names[i] + "  [" + lane.cats[i] + "]  on " + lane.name,
       "at +" + fmt(lane.start[i]) + "  for " + fmt(lane.end[i] - lane.start[i])];
-    if (lane.detail[i]) lines.push(S[lane.detail[i]]);
+    if (lane.details[i]) lines.push(lane.details[i]);
     return lines.join("\n");
   }
 
@@ -272,6 +349,7 @@
 
   function jump(laneIndex, i) {
     const lane = lanes[laneIndex];
+    reveal(lane);
     const s = lane.start[i], e = lane.end[i], pad = Math.max((e - s) * 0.5, 20000);
     zoomTo(s - pad, e + pad);
     timeline.scrollTop = Math.max(0, lane.top - 40);
@@ -338,15 +416,15 @@
     const needle = ev.target.value.toLowerCase();
     matches.textContent = "";
     if (!needle) return;
-    const hitsByString = S.map((s) => s.toLowerCase().includes(needle));
     let found = 0;
     for (const lane of lanes) {
       for (let i = 0; i < lane.start.length && found < 200; i++) {
-        if (!hitsByString[lane.nameIdx[i]] && !(lane.detail[i] && hitsByString[lane.detail[i]])) continue;
+        if (!lane.names[i].toLowerCase().includes(needle) &&
+            !lane.details[i].toLowerCase().includes(needle)) continue;
         found++;
         const li = document.createElement("li");
         li.className = "mono";
-        li.textContent = "+" + fmt(lane.start[i]) + "  " + lane.name + "  " + S[lane.nameIdx[i]] + "  " + (lane.detail[i] ? S[lane.detail[i]] : "");
+        li.textContent = "+" + fmt(lane.start[i]) + "  " + lane.name + "  " + lane.names[i] + "  " + lane.details[i];
         const target = { lane: lane.index, i };
         li.addEventListener("click", () => jump(target.lane, target.i));
         matches.appendChild(li);
@@ -355,7 +433,8 @@
     document.getElementById("match-count").textContent = found >= 200 ? "200+ matches" : found + " matches";
   });
 
-  window.syscorrReport = { view, lanes, counters, select, jump, zoomTo, hit, describe, paint,
+  window.syscorrReport = { view, lanes, groups, counters, select, jump, zoomTo, hit, describe, paint,
+                           relayout, get rows() { return rowsAll; },
                            get selected() { return selected; } };
   resize();
   document.body.dataset.ready = "1";
