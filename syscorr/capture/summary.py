@@ -11,6 +11,7 @@ import shlex
 from syscorr.capture.runner import RunOutcome
 from syscorr.errors import SyscorrError
 from syscorr.trace.agentlog import read_agent_log
+from syscorr.trace.load import agent_log_problems
 
 
 def _count_lines(path) -> int:
@@ -41,8 +42,7 @@ def describe_outcome(outcome: RunOutcome) -> str:
         except SyscorrError as err:
             text.append(f"syscorr: warning: {err}")
             continue
-        for error in log.errors:
-            text.append(f"syscorr: warning: agent in pid {log.pid}: {error}")
+        text.extend(f"syscorr: warning: {problem}" for problem in agent_log_problems(log))
     if outcome.meta.get("target_python") and not agents:
         text.append(
             "syscorr: warning: the target is a Python program but wrote no agent log: "

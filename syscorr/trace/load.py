@@ -80,6 +80,20 @@ def _clock_drift_ns(meta: dict) -> int | None:
     return real - mono
 
 
+def agent_log_problems(log: AgentLog) -> list[str]:
+    """One warning per error the agent recorded; a log that stopped says how much it lost."""
+    end = log.end if isinstance(log.end, dict) else {}
+    lost = end.get("lost_events")
+    problems = []
+    for error in log.errors:
+        if error == end.get("log_stopped") and isinstance(lost, int):
+            error = error.replace("(counted at exit)", f"({lost:,} events)")
+        elif error.startswith("agent log stopped:") and not end:
+            error = error.replace("(counted at exit)", "(how many is unknown: no normal exit)")
+        problems.append(f"agent in pid {log.pid}: {error}")
+    return problems
+
+
 def open_trace(trace: directory.TraceDir) -> LoadedTrace:
     meta = trace.read_meta()
     logs = trace.syscall_logs()
@@ -105,8 +119,7 @@ def open_trace(trace: directory.TraceDir) -> LoadedTrace:
                 f"{path.name}: {log.damaged} bytes at its end could not be read (the process "
                 "was probably killed while writing); events before them are used"
             )
-        for error in log.errors:
-            loaded.warnings.append(f"agent in pid {log.pid}: {error}")
+        loaded.warnings.extend(agent_log_problems(log))
     if meta.get("kind") == "run" and meta.get("target_python") and not loaded.agent_logs:
         loaded.warnings.append("no agent log: syscalls are shown without task attribution")
     drift = _clock_drift_ns(meta)
