@@ -25,7 +25,12 @@ def test_echo_run_writes_a_private_trace(tmp_path):
     assert stat.S_IMODE((out / "agent").stat().st_mode) == 0o700
     assert stat.S_IMODE((out / "strace.log").stat().st_mode) == 0o600
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["exit"] == {"code": 0, "signal": None, "interrupted_by": None}
+    assert meta["exit"] == {
+        "code": 0,
+        "signal": None,
+        "interrupted_by": None,
+        "pid": meta["exit"]["pid"],
+    }
     assert meta["backend"]["name"] == "strace"
     assert meta["clocks"]["end"]["realtime_ns"] > meta["clocks"]["start"]["realtime_ns"]
     log = (out / "strace.log").read_text()

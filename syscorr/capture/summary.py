@@ -11,7 +11,7 @@ import shlex
 from syscorr.capture.runner import RunOutcome
 from syscorr.errors import SyscorrError
 from syscorr.trace.agentlog import read_agent_log
-from syscorr.trace.load import agent_log_problems
+from syscorr.trace.load import agent_log_problems, capture_problems
 
 
 def _count_lines(path) -> int:
@@ -27,15 +27,22 @@ def describe_outcome(outcome: RunOutcome) -> str:
     lines = _count_lines(trace.syscall_log)
     agents = trace.agent_logs()
     where = os.path.relpath(trace.path) if not trace.path.is_absolute() else str(trace.path)
-    if outcome.signal is not None:
+    if outcome.tracer_died:
+        ended = "the tracer died"
+    elif outcome.signal is not None:
         ended = f"killed by {outcome.meta['exit'].get('signal_name', outcome.signal)}"
-    else:
+    elif outcome.returncode is not None:
         ended = f"exit {outcome.returncode}"
+    else:
+        ended = "exit status unknown"
+    if outcome.timed_out:
+        ended = f"timed out after {outcome.meta['wait']['timeout_s']:g} s, {ended}"
     text = [
         f"syscorr: {ended}; trace in {where} ({lines} syscall lines, "
         f"{len(agents)} agent log{'s' if len(agents) != 1 else ''}); "
         f"see `syscorr report {shlex.quote(where)}`"
     ]
+    text += [f"syscorr: warning: {problem}" for problem in capture_problems(outcome.meta)]
     for path in agents:
         try:
             log = read_agent_log(path, events=False)

@@ -80,6 +80,43 @@ def _clock_drift_ns(meta: dict) -> int | None:
     return real - mono
 
 
+def capture_problems(meta: dict) -> list[str]:
+    """Warnings about the capture itself: the tracer died, the log lost lines, processes were
+    left running."""
+    problems = []
+    end = meta.get("exit") or {}
+    if end.get("tracer_died"):
+        after = end.get("program_after_tracer") or "ended"
+        problems.append(
+            f"the tracer died: {end['tracer_died']}; the trace is cut short there; the program "
+            f"{after}; its exit status is unknown"
+        )
+    account = meta.get("capture") or {}
+    if account.get("failed"):
+        when = ""
+        start = (meta.get("clocks") or {}).get("start") or {}
+        if isinstance(account.get("failed_at_ns"), int) and isinstance(
+            start.get("realtime_ns"), int
+        ):
+            when = f" {(account['failed_at_ns'] - start['realtime_ns']) / 1e9:.1f} s into the run"
+        problems.append(
+            f"the syscall log could not be written{when} ({account['failed']}): the trace is "
+            f"cut short there, {account.get('lost_lines', 0):,} lines "
+            f"({account.get('lost_bytes', 0):,} bytes) were lost; free space where the trace "
+            "is, or record elsewhere with -o"
+        )
+    left = end.get("left_running") or []
+    if left:
+        pids = ", ".join(str(p) for p in left[:5]) + (", ..." if len(left) > 5 else "")
+        problems.append(
+            f"{len(left)} process{'es' if len(left) != 1 else ''} the program started "
+            f"{'are' if len(left) != 1 else 'is'} still running (pid {pids}): the tracer "
+            f"goes on tracing {'them' if len(left) != 1 else 'it'} into this trace until "
+            f"{'they end' if len(left) != 1 else 'it ends'} (`--wait children` waits)"
+        )
+    return problems
+
+
 def agent_log_problems(log: AgentLog) -> list[str]:
     """One warning per error the agent recorded; a log that stopped says how much it lost."""
     end = log.end if isinstance(log.end, dict) else {}
@@ -128,6 +165,7 @@ def open_trace(trace: directory.TraceDir) -> LoadedTrace:
             f"the wall clock moved {drift / 1e6:+.1f} ms against the monotonic clock during the "
             "run (NTP?): syscalls and agent events near that moment may be attributed wrongly"
         )
+    loaded.warnings.extend(capture_problems(meta))
     if meta.get("exit") is None and meta.get("kind") == "run":
         loaded.warnings.append(
             "the run did not finish cleanly (was syscorr killed?): the trace may be cut short"
