@@ -1,4 +1,5 @@
-"""End-to-end correlation on real traces: real strace, real asyncio programs, real loopback.
+"""Correlation on hand-built streams (tests/scenario.py, quick) and on real traces (marked slow:
+real strace, real asyncio programs, real loopback).
 
 Ground truth: the bundled programs put `task=<name>` in every payload they send, so each tagged
 send must be attributed to the task its payload names.
@@ -14,14 +15,23 @@ import pytest
 
 from syscorr.analysis.findings import FindingCollector
 from syscorr.correlate.engine import Correlator
-from syscorr.correlate.model import IterationItem, StepItem, SyscallItem
+from syscorr.correlate.model import (
+    OWNER_CALLBACK,
+    OWNER_LOOP,
+    OWNER_PROCESS,
+    OWNER_TASK,
+    OWNER_THREAD,
+    Frame,
+    IterationItem,
+    StepItem,
+    SyscallItem,
+)
 from syscorr.trace import directory
-from syscorr.trace.agentlog import iter_agent_events
+from syscorr.trace.agentlog import EventKind, iter_agent_events
 from syscorr.trace.load import open_trace
 from tests import attribution
 from tests.conftest import APPS, run_syscorr, syscorr_cmd
-
-pytestmark = pytest.mark.slow
+from tests.scenario import Scenario, iterations, steps, syscalls, the_call
 
 
 def correlate_loaded(loaded):
@@ -64,12 +74,14 @@ def items_of(loaded):
     return list(correlate_loaded(loaded))
 
 
+@pytest.mark.slow
 def test_echo_every_tagged_send_is_attributed_to_its_task(echo_trace):
     checked, wrong = attribution.check(items_of(echo_trace))
     assert checked == 4 * 20 * 2  # client sends and handler replies
     assert wrong == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("uvloop") is None, reason="uvloop not installed")
 def test_echo_on_uvloop_every_tagged_send_is_attributed(tmp_path_factory):
     loaded = record(
@@ -88,6 +100,7 @@ def test_echo_on_uvloop_every_tagged_send_is_attributed(tmp_path_factory):
     assert wrong == []
 
 
+@pytest.mark.slow
 def test_subprocess_sends_are_attributed_in_the_child(tmp_path_factory):
     loaded = record(tmp_path_factory, "spawn", str(APPS / "spawn.py"), "--echo")
     items = items_of(loaded)
@@ -98,6 +111,7 @@ def test_subprocess_sends_are_attributed_in_the_child(tmp_path_factory):
     assert len(pids) == 1 and pids != {loaded.agent_logs[0].pid}  # made by the child
 
 
+@pytest.mark.slow
 def test_thread_sends_are_attributed_to_the_task_that_awaited_them(tmp_path_factory):
     loaded = record(tmp_path_factory, "to_thread", str(APPS / "to_thread.py"))
     items = items_of(loaded)
@@ -126,12 +140,14 @@ def tagged_trace(tmp_path_factory):
     return open_trace(directory.resolve(out))
 
 
+@pytest.mark.slow
 def test_tagged_udp_sends_are_attributed(tagged_trace):
     checked, wrong = attribution.check(items_of(tagged_trace))
     assert checked == 3 * 20
     assert wrong == []
 
 
+@pytest.mark.slow
 def test_a_clock_shift_of_50us_breaks_attribution(tagged_trace):
     """The ground-truth check can fail: each send of tagged.py comes some 10 µs after its step
     resumes, so an agent clock running 50 µs late puts the step's start after its send. (The
@@ -148,6 +164,7 @@ def test_a_clock_shift_of_50us_breaks_attribution(tagged_trace):
     assert len(wrong) > checked // 2
 
 
+@pytest.mark.slow
 def test_seed_shows_both_coroutines_their_sleeps_and_timer_wakeups(seed_trace):
     items = items_of(seed_trace)
     steps = [i for i in items if type(i) is StepItem and i.kind == "task"]
@@ -168,6 +185,7 @@ def test_seed_shows_both_coroutines_their_sleeps_and_timer_wakeups(seed_trace):
         assert wait.wait.name.startswith("epoll")
 
 
+@pytest.mark.slow
 def test_echo_handlers_are_woken_by_readiness_of_their_own_socket(echo_trace):
     items = items_of(echo_trace)
     handler_fds = {}
@@ -205,6 +223,7 @@ def blocks_lines() -> dict[str, int]:
     return found
 
 
+@pytest.mark.slow
 def test_blocking_example_has_one_finding_per_blocking_call(blocking_trace):
     collector = FindingCollector()
     for item in correlate_loaded(blocking_trace):
@@ -216,6 +235,7 @@ def test_blocking_example_has_one_finding_per_blocking_call(blocking_trace):
     assert all(f.kind == "blocking-syscall" for f in collector.findings)
 
 
+@pytest.mark.slow
 def test_clean_echo_has_no_finding(echo_trace):
     collector = FindingCollector()
     for item in correlate_loaded(echo_trace):
@@ -223,6 +243,7 @@ def test_clean_echo_has_no_finding(echo_trace):
     assert collector.findings == []
 
 
+@pytest.mark.slow
 def test_agent_syscalls_are_dropped(echo_trace):
     items = items_of(echo_trace)
     agent_dir = str(echo_trace.trace.agent_dir.resolve())
@@ -233,8 +254,116 @@ def test_agent_syscalls_are_dropped(echo_trace):
     assert correlator.stats.agent_syscalls > 0
 
 
+@pytest.mark.slow
 def test_without_agent_logs_the_loop_is_still_found(echo_trace):
     bare = replace(echo_trace, agent_logs=[])
     items = list(correlate_loaded(bare))
     assert any(type(i) is IterationItem for i in items)
     assert not any(type(i) is StepItem for i in items)
+
+
+# ---- hand-built streams ----
+
+SOCK = "7<TCP:[127.0.0.1:5000->127.0.0.1:40000]>"
+SEND = f'sendto({SOCK}, "hi", 2, 0, NULL, 0) = 2'
+SLEEP = "clock_nanosleep(CLOCK_MONOTONIC, 0, {tv_sec=0, tv_nsec=50000000}, NULL) = 0"
+
+
+def test_owners_task_callback_loop_and_thread():
+    s = Scenario()
+    main = s.code("main", "/app/app.py", 3)
+    s.task_name(1, "Task-1")
+    s.loop_wait()
+    s.task_step(1, main, "start", body=lambda: (s.syscall(SEND), s.task_name(1, "sender")))
+    s.callback("_SelectorSocketTransport._write_ready", body=lambda: s.syscall(SEND))
+    s.syscall("getpid() = 100")  # the loop's own code, between steps
+    s.syscall("clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 101")
+    s.syscall(SEND, tid=101)
+    s.loop_wait()
+    items = s.correlate()
+    sends = [i for i in syscalls(items) if i.call.name == "sendto"]
+    assert [(i.owner, i.task_name, i.callback) for i in sends] == [
+        (OWNER_TASK, "sender", None),  # the name the task has when its step ends
+        (OWNER_CALLBACK, None, "_SelectorSocketTransport._write_ready"),
+        (OWNER_THREAD, None, None),
+    ]
+    assert sends[0].frame == Frame("main", "/app/app.py", 3) and sends[0].iteration == 1
+    assert sends[0].fd_label == "TCP 127.0.0.1:5000->127.0.0.1:40000" and sends[0].nbytes == 2
+    assert the_call(items, "getpid").owner == OWNER_LOOP
+    assert [i.is_loop_wait for i in syscalls(items) if i.call.name == "epoll_wait"] == [True, True]
+
+
+def test_a_loops_iteration_measures_its_wait_and_busy_time():
+    s = Scenario()
+    main = s.code("main")
+    s.loop_wait(us=1000)
+    s.task_step(1, main, "start", body=lambda: s.wait(3000))
+    s.loop_wait([(7, "EPOLLIN")], timeout_ms=5)
+    first, second = iterations(s.correlate())
+    assert first.waited_ns == 1_000_000 and first.steps == 1
+    assert 3_000_000 <= first.busy_ns < 3_100_000
+    assert second.ready == ((7, "EPOLLIN"),) and second.timeout_ns == 5_000_000
+    assert second.busy_ns is None  # the trace ended in it
+
+
+def test_a_closed_loop_is_over_and_its_thread_blocks_no_loop_afterwards():
+    s = Scenario()
+    main = s.code("main")
+    s.loop_wait()
+    s.task_step(1, main, "start", end="return")
+    s.loop_wait([], timeout_ms=0)
+    s.syscall("close(3<anon_inode:[eventpoll]>) = 0")  # asyncio.run's loop.close()
+    s.syscall(SLEEP, us=50_000)  # time.sleep after asyncio.run returned
+    s.loop_wait()  # a second asyncio.run on the same thread is a loop again
+    s.syscall(SLEEP, us=50_000)
+    items = s.correlate()
+    first, second = [i for i in syscalls(items) if i.call.name == "clock_nanosleep"]
+    assert first.owner == OWNER_PROCESS and second.owner == OWNER_LOOP
+    collector = FindingCollector()
+    for item in items:
+        collector.add(item)
+    assert [f.lineno for f in collector.findings] == [second.call.lineno]
+
+
+def test_the_agents_own_setup_syscalls_are_dropped():
+    s = Scenario()
+    s.syscall('openat(AT_FDCWD, "/x/agent-100.bin", O_RDWR|O_CREAT) = 4</x/agent-100.bin>')
+    s.loop_wait()
+    log = s.agent_log()
+    first_ts = s.records()[0].ts
+    log.meta.update(setup_start_ns=first_ts - 1, setup_end_ns=first_ts + 1)
+    correlator = Correlator([log])
+    items = list(correlator.run(s.records()))
+    assert [i.call.name for i in syscalls(items)] == ["epoll_wait"]
+    assert correlator.stats.agent_syscalls == 1
+
+
+def test_executor_work_is_attributed_to_the_task_that_submitted_it():
+    s = Scenario()
+    main = s.code("main")
+    work = (7 << 32) | 9  # id() of the work item, as the agent splits it over code and offset
+    s.task_name(1, "fetcher")
+    s.syscall("clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 101")
+    s.loop_wait()
+    s.task_step(1, main, "start",
+                body=lambda: s.event(EventKind.WORK_SUBMIT, code=7, offset=9, task=1))
+    s.event(EventKind.WORK_START, task=work, tid=101)
+    s.syscall(SEND, tid=101)
+    s.event(EventKind.WORK_END, task=work, tid=101)
+    s.syscall(SEND, tid=101)
+    s.loop_wait()
+    items = s.correlate()
+    on_behalf, after = [i for i in syscalls(items) if i.call.name == "sendto"]
+    assert (on_behalf.owner, on_behalf.task_name) == (OWNER_THREAD, "fetcher")
+    assert (after.owner, after.task_name) == (OWNER_THREAD, None)
+    assert len(steps(items)) == 1
+
+
+def test_without_an_agent_log_the_loop_is_found_from_its_waits():
+    s = Scenario(agent=False)
+    s.loop_wait()
+    s.syscall(SLEEP, us=50_000)
+    s.loop_wait()
+    items = s.correlate()
+    assert the_call(items, "clock_nanosleep").owner == OWNER_LOOP
+    assert len(iterations(items)) == 2

@@ -129,16 +129,16 @@ def test_threads_appending_at_once_never_interleave_or_lose_records(tmp_path, lo
     if locked:
         writer.write = writer._locked_write
     per_thread = 5000
-
-    start = threading.Barrier(4)
+    together = threading.Barrier(4)
 
     def append(tid):
-        start.wait()
+        together.wait()  # all four append at once, however loaded the machine is
         for i in range(per_thread):
             writer.event(EventKind.PY_RESUME, tid, i, tid, 1, i)
+            if i % 100 == 0:
+                time.sleep(0)  # hand the GIL over now and then, so the threads interleave
             if i % 500 == 0:
                 writer.name(tid * 100_000 + i, f"thread {tid} name {i} " + "x" * (i % 37))
-                time.sleep(0)  # let another thread in, also on a loaded machine
 
     threads = [threading.Thread(target=append, args=(tid,)) for tid in range(1, 5)]
     sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can

@@ -73,6 +73,7 @@ class ThreadState:
     previous: LoopIteration | None = None
     wait_end: int | None = None  # when the current iteration's wait returned
     setup_window: tuple[int, int] | None = None
+    loop_fd: tuple | None = None  # fd key of the selector (epoll) fd its loop waits on
     on_behalf: tuple[int, int] | None = None  # (pid, id(task)) whose executor work runs here
 
 
@@ -145,6 +146,7 @@ class Correlator:
         self._last_task_key = 0
         self.loop_tid: dict[int, int] = {}  # pid -> its (first) loop thread
         self.selfpipe = wakeups.SelfPipe()
+        self._loop_fds: dict[tuple, ThreadState] = {}  # selector fd key -> its loop's thread
         self._pending_names: dict[int, deque] = {}
         # id(work item) -> [(ts, pid, id(task))]: who submitted executor work (ids get reused)
         self._submits: dict[int, list] = {}
@@ -386,7 +388,7 @@ class Correlator:
                 self.loop_tid.setdefault(state.pid, state.tid)
             if state.iteration is not None:
                 yield self._end_iteration(state, call.ts)
-            self._begin_iteration(state, call)
+            self._begin_iteration(state, call, fd_key)
         io = io_direction(name)
         retval = call.retval
         nbytes = retval if io is not None and retval is not None and retval > 0 else 0
@@ -419,6 +421,10 @@ class Correlator:
             open_step.items.append(item)  # emitted when the step ends (see _close)
         else:
             yield item
+        if name == "close" and fd_key in self._loop_fds and call.retval == 0:
+            # `loop.close()` closed the selector: that loop is over, and its thread is a plain
+            # thread again (what it does next, e.g. after `asyncio.run`, blocks no loop).
+            yield from self._end_loop(self._loop_fds.pop(fd_key), call.ts)
 
     def _owner(self, state: ThreadState, open_step, call: Syscall):
         steps = state.steps
@@ -443,7 +449,7 @@ class Correlator:
 
     # ---- loop iterations ----
 
-    def _begin_iteration(self, state: ThreadState, call: Syscall) -> None:
+    def _begin_iteration(self, state: ThreadState, call: Syscall, fd_key) -> None:
         index = (
             state.iteration.index
             if state.iteration
@@ -454,11 +460,23 @@ class Correlator:
         ready = wakeups.ready_fds(call)
         timed_out = call.retval == 0
         state.iteration = LoopIteration(index, call, ready, timed_out)
+        if fd_key is not None and state.loop_fd != fd_key:
+            state.loop_fd = fd_key
+            self._loop_fds[fd_key] = state
         if call.ts is not None and call.duration is not None:
             state.wait_end = call.ts + call.duration
         else:
             state.wait_end = None
         self.stats.iterations += 1
+
+    def _end_loop(self, state: ThreadState, ts: int | None) -> Iterator:
+        """The loop of `state`'s thread closed its selector: its last iteration ends there."""
+        if state.iteration is not None:
+            yield self._end_iteration(state, ts)
+        state.is_loop = False
+        state.loop_fd = None
+        if self.loop_tid.get(state.pid) == state.tid:
+            del self.loop_tid[state.pid]
 
     def _end_iteration(self, state: ThreadState, next_wait_ts: int | None) -> IterationItem:
         it = state.iteration

@@ -25,7 +25,7 @@ from typing import NamedTuple
 from syscorr.errors import TraceDirError
 
 # ---- record format: keep in sync with syscorr/agent/inject/_syscorr_agent_log.py ----
-# (tests/test_events.py checks that both blocks agree; docs/trace-format.md describes them)
+# (tests/test_trace_agentlog.py checks that both blocks agree; docs/trace-format.md describes them)
 MAGIC = b"SYSCORRA"
 FORMAT_VERSION = 1
 HEADER_FORMAT = "<8sHHHxxI12x"  # magic, version, header size, event size, pid -> 32 bytes

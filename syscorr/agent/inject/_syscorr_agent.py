@@ -4,12 +4,16 @@
 #   SYSCORR_AGENT_DIR    write the log `agent-<pid>.bin` there; unset -> the agent does nothing.
 #   SYSCORR_CLOCK        realtime (time.time_ns, default) | monotonic (time.monotonic_ns).
 #   SYSCORR_CALL_SITES   0 -> no CALL events (default 1).
+#   SYSCORR_CALL_GAP_NS  a CALL is written only if the next event is this many ns later (500000).
+#   SYSCORR_STDLIB_FRAMES  1 -> all events of stdlib coroutines (default: the innermost YIELD).
 #   SYSCORR_AGENT_DEBUG  1 -> write `agent-<pid>.debug` (lifecycle, not per event) next to the log.
 #   SYSCORR_AGENT_TEST_FAIL_AFTER=N  test hook: an internal error after N events (see tests).
 # Events: a global PY_START classifies each code object once: coroutine / iterable coroutine /
 # async generator code gets local PY_RESUME, PY_YIELD, PY_RETURN (and CALL); asyncio's
-# `Handle._run` gives CALLBACK_START/END and `BaseEventLoop._run_once` LOOP_ITERATION; every other
-# code object gets DISABLE. PY_THROW and PY_UNWIND can only be global: they are filtered here.
+# `Handle._run` gives CALLBACK_START/END, `BaseEventLoop._run_once` LOOP_ITERATION and
+# concurrent.futures' `_WorkItem.__init__`/`run` WORK_SUBMIT/START/END (executor work: which task
+# submitted what a worker thread runs); every other code object gets DISABLE. PY_THROW and
+# PY_UNWIND can only be global: they are filtered here.
 # Safety: never raises into the target (an internal error disables monitoring and is written to
 # the log), never writes to stdout/stderr, starts no threads. Python < 3.12: does nothing.
 # Standard library only: it runs on the target's interpreter and must never import syscorr.

@@ -1,12 +1,12 @@
 # The agent's event log writer: a memory-mapped, append-only, per-process binary file.
 #
-# Contract: `LogWriter.create(directory, pid, clock_name)` makes `agent-<pid>.bin` (mode 0600;
-# `agent-<pid>.<n>.bin` if that name is taken, e.g. after an exec in the same process) mapped
-# MAP_SHARED, so writing a record is a memcpy into the page cache: no syscall per record, and
-# every record written before a SIGKILL is still in the file afterwards. A record is appended
-# whole by one `mmap.write` call, which holds the GIL from reserving the space to copying the
-# bytes: records never interleave, need no lock, and a reader can stop at the first zero byte.
-# (On a free-threaded build, where that does not hold, appends take a lock.) The file starts at
+# Contract: `LogWriter.create(directory, pid, initial_size=INITIAL_SIZE)` makes `agent-<pid>.bin`
+# (mode 0600; `agent-<pid>.<n>.bin` if that name is taken, e.g. after an exec in the same process)
+# mapped MAP_SHARED, so writing a record is a memcpy into the page cache: no syscall per record, and
+# every record written before a SIGKILL is still in the file afterwards. A record is appended whole
+# by one `mmap.write` call, which holds the GIL from reserving the space to copying the bytes:
+# records never interleave, need no lock, and a reader can stop at the first zero byte. (On a
+# free-threaded build, where that does not hold, appends take a lock.) The file starts at
 # INITIAL_SIZE and doubles by remapping, its blocks allocated before they are mapped (a full disk
 # then stops the log instead of killing the program); `close()` truncates it to the used size.
 #
