@@ -3,7 +3,8 @@
 Contract: `StraceBackend.check_available()` raises TracerUnavailable naming the fix (install
 command, or the ptrace restriction: container capability or yama ptrace_scope) before any target
 starts. `command()` builds an argv that follows forks (-f), stamps every line with ns absolute
-time (or µs `-ttt` on strace < 6), records time spent in each call (-T), decodes fds (-yy), keeps
+time (or µs `-ttt` on strace < 6), records time spent in each call (-T), decodes fds to paths
+and socket inodes (-y: not -yy, whose cost grows with the square of the open sockets), keeps
 `-s N` bytes of strings, writes to a pipe read by `capture/logsink.py` (never to the terminal the
 target shares; the sink writes the log file, and on a full disk stops with whole lines and
 counts what it dropped, where strace would print an error per syscall on the program's stderr),
@@ -79,7 +80,10 @@ class StraceBackend:
 
     def command(self, target: list[str], log_path: Path, options: CaptureOptions) -> list[str]:
         features = self.features()
-        argv = [self.executable, "-f", "-q", "-yy", "-s", str(options.string_limit)]
+        # -y, not -yy: -yy re-reads a socket's addresses on every call, from a kernel dump whose
+        # size grows with the open sockets (quadratic: scripts/bench_fds.py); the fd table
+        # learns them once, from socket/bind/connect/accept/getsockname (correlate/fdtable.py)
+        argv = [self.executable, "-f", "-q", "-y", "-s", str(options.string_limit)]
         if "absolute-timestamps-ns" in features:
             argv.append("--absolute-timestamps=format:unix,precision:ns")
         else:

@@ -399,7 +399,8 @@ class Correlator:
                 if io is not None:
                     open_step.io.append((name, fd_key, nbytes))
         if fd_key is not None and io == IO_OUT:
-            self.selfpipe.note_write(state.pid, state.tid, fd_key, call, self.loop_tid)
+            kind = self.fds.kind(fd_key)
+            self.selfpipe.note_write(state.pid, state.tid, kind, call, self.loop_tid)
         owner, task, task_name, callback = self._owner(state, open_step, call)
         item = SyscallItem(
             call,
