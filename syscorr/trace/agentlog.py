@@ -161,8 +161,10 @@ def iter_agent_events(path: str | os.PathLike) -> Iterator[AgentEvent]:
 
 @contextmanager
 def _open_log(path: Path):
+    from syscorr.trace.directory import open_regular  # a FIFO or device would hang or flood
+
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             if os.fstat(f.fileno()).st_size < _header.size:
                 raise TraceDirError(f"{path} is not a syscorr agent log (too short)")
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:

@@ -1,14 +1,19 @@
 """Open a trace directory for reading: its meta, its agent logs, and its syscall records.
 
-Contract: `open_trace(trace)` reads meta.json (refusing newer formats) and every agent log, and
-checks that the syscall log(s) exist; it raises `TraceDirError` only for a trace that cannot be
-read at all. `LoadedTrace.records(stats)` parses the syscall log(s) lazily, streaming, each
+Contract: `open_trace(trace)` reads meta.json (refusing newer formats; normalized by
+`syscorr.trace.meta`, whose problems become warnings) and the agent logs (at most
+MAX_AGENT_LOGS), and checks that the syscall log(s) exist and are regular files; it raises
+`TraceDirError` only for a trace that cannot be read at all. Everything in a trace is untrusted:
+files are opened with `directory.open_regular`, lines are read at most MAX_LINE characters long
+(a longer one is cut and counted as malformed), so no trace can hang a reader or exhaust its
+memory. `LoadedTrace.records(stats)` parses the syscall log(s) lazily, streaming, each
 time it is called (strace or dtruss, by the trace's meta; `-ff` sets merged by time) and counts
 what it read into the `ParseStats` it is given. A `LoadedTrace` is read-only after
 `open_trace`: the pipeline (syscorr.analysis.summary) owns the statistics of a pass. Nothing
 here starts a process or renders.
 """
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +22,11 @@ from syscorr.errors import TraceDirError
 from syscorr.parse import ParseStats, parse_dtruss, parse_strace, parse_strace_ff
 from syscorr.parse.merge import tid_from_ff_name
 from syscorr.trace import directory
+from syscorr.trace import meta as meta_schema
 from syscorr.trace.agentlog import AgentLog, read_agent_log
+
+MAX_AGENT_LOGS = 4096
+MAX_LINE = 16 << 20  # characters: strace's -s 1 MiB, escaped, fits
 
 
 @dataclass
@@ -30,7 +39,7 @@ class LoadedTrace:
 
     @property
     def log_format(self) -> str:
-        return (self.meta.get("backend") or {}).get("log_format", "strace")
+        return (self.meta.get("backend") or {}).get("log_format") or "strace"
 
     def ignore_paths(self) -> tuple[str, ...]:
         """Paths whose appearance in a syscall marks it as the agent's own."""
@@ -61,8 +70,15 @@ class LoadedTrace:
 
 
 def _lines(path: Path) -> Iterator[str]:
-    with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
-        yield from f
+    with directory.open_regular(path) as raw:
+        f = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="\n")
+        readline = f.readline
+        while line := readline(MAX_LINE):
+            if len(line) == MAX_LINE and line[-1] != "\n":
+                while (rest := readline(MAX_LINE)) and rest[-1] != "\n":
+                    pass  # skip the rest of an overlong line
+                line = f"{line[:80]}... <a line longer than {MAX_LINE >> 20} MiB, cut>\n"
+            yield line
 
 
 CLOCK_DRIFT_WARN_NS = 1_000_000
@@ -132,19 +148,29 @@ def agent_log_problems(log: AgentLog) -> list[str]:
 
 
 def open_trace(trace: directory.TraceDir) -> LoadedTrace:
-    meta = trace.read_meta()
-    logs = trace.syscall_logs()
-    missing = [p for p in logs if not p.exists()]
+    meta, problems = meta_schema.normalize(trace.read_meta())
+    logs = trace.syscall_logs(meta.get("syscall_logs"))
+    missing = [p for p in logs if not p.exists() and not p.is_symlink()]
     if not logs or missing:
         name = missing[0].name if missing else directory.SYSCALL_LOG
         raise TraceDirError(f"{trace.path} is damaged: its syscall log {name} is missing")
-    loaded = LoadedTrace(trace, meta, logs, [])
-    if all(p.stat().st_size == 0 for p in logs):
+    sizes = []
+    for path in logs:
+        with directory.open_regular(path) as f:  # a FIFO, device or symlink: refused here
+            sizes.append(f.seek(0, io.SEEK_END))
+    loaded = LoadedTrace(trace, meta, logs, [], problems)
+    if not any(sizes):
         loaded.warnings.append(
             f"{logs[0].name} is empty: the tracer recorded no syscall (record again with "
             "`syscorr run`)"
         )
-    for path in trace.agent_logs():
+    agent_logs = trace.agent_logs()
+    if len(agent_logs) > MAX_AGENT_LOGS:
+        loaded.warnings.append(
+            f"{len(agent_logs)} agent logs: only the first {MAX_AGENT_LOGS} (lowest pids) are read"
+        )
+        agent_logs = agent_logs[:MAX_AGENT_LOGS]
+    for path in agent_logs:
         try:
             log = read_agent_log(path, events=False)  # streamed by the correlator
         except TraceDirError as err:
