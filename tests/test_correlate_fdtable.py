@@ -203,3 +203,17 @@ def test_files_get_their_path_without_y():
     key, label = observe(table, 'openat(AT_FDCWD, "/etc/hosts", O_RDONLY|O_CLOEXEC) = 3')
     assert label == "/etc/hosts" and table.kind(key) == "file"
     assert observe(table, "epoll_create1(EPOLL_CLOEXEC) = 4")[1] == "anon_inode:eventpoll"
+
+
+def test_inherited_fds_seed_the_first_process():
+    """meta.json's inherited_fds (read from /proc before the program started): an inherited
+    listening socket labels the connections accepted from it."""
+    table = FdTable({"3": {"kind": "TCP", "local": "127.0.0.1:8080"}, "1": {"kind": "pipe"}})
+    key, label = observe(
+        table,
+        "accept4(3<socket:[9]>, {sa_family=AF_INET, sin_port=htons(50000), "
+        'sin_addr=inet_addr("127.0.0.1")}, [16], SOCK_CLOEXEC) = 7<socket:[10]>',
+    )
+    assert label == "TCP 127.0.0.1:8080->127.0.0.1:50000" and table.kind(key) == "TCP"
+    assert observe(table, 'write(1, "x", 1) = 1')[1] == "pipe"
+    assert observe(table, 'write(1, "x", 1) = 1', pid=PID + 1)[1] == "fd"  # only the first

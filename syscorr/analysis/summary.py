@@ -67,7 +67,9 @@ def summarize(
     accounts = Accounts()
     collector = FindingCollector(rules)
     parse_stats = ParseStats()
-    correlator = Correlator(loaded.agent_logs, loaded.ignore_paths())
+    correlator = Correlator(
+        loaded.agent_logs, loaded.ignore_paths(), loaded.meta.get("inherited_fds")
+    )
     kept: list = []
     count = 0
     for item in correlator.run(loaded.records(parse_stats)):

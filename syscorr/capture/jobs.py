@@ -77,7 +77,9 @@ class Job:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, BLOCKED_BY_RUNNER)
 
         try:
-            process = subprocess.Popen(list(argv), env=env, preexec_fn=in_child)
+            # close_fds=False: the program inherits what it would inherit without syscorr
+            # (socket activation's fd 3...); syscorr's own fds are close-on-exec
+            process = subprocess.Popen(list(argv), env=env, preexec_fn=in_child, close_fds=False)
         except BaseException:
             if tty is not None:
                 os.close(tty)

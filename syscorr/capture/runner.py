@@ -21,6 +21,7 @@ import syscorr
 from syscorr import TRACE_FORMAT_VERSION
 from syscorr.capture import target as target_mod
 from syscorr.capture.backend import Backend, CaptureOptions
+from syscorr.capture.inherited import inherited_fds
 from syscorr.capture.jobs import BLOCKED_BY_RUNNER, Job
 from syscorr.capture.supervise import Ended, WaitPolicy, supervise
 from syscorr.errors import TargetError
@@ -108,6 +109,7 @@ def run_traced(request: RunRequest) -> RunOutcome:
     request.backend.prepare(log_path)  # private files: the tracer keeps their mode
     _set_aside(trace.path / RESERVE, RESERVE_SIZE)
 
+    meta["inherited_fds"] = {str(fd): facts for fd, facts in inherited_fds().items()}
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
     try:
         try:

@@ -132,9 +132,14 @@ class AgentStream:
 
 
 class Correlator:
-    def __init__(self, agent_logs: list[AgentLog], ignore_paths: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        agent_logs: list[AgentLog],
+        ignore_paths: tuple[str, ...] = (),
+        inherited_fds: dict | None = None,
+    ) -> None:
         self.logs = {log.pid: log for log in agent_logs}
-        self.fds = FdTable()
+        self.fds = FdTable(inherited_fds)
         self.stats = CorrelationStats()
         self.ignore_paths = tuple(p for p in ignore_paths if p)
         self.threads: dict[int, ThreadState] = {}

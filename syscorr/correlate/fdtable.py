@@ -16,13 +16,14 @@ and improving as the socket is bound or connected. Labels are decoded once per f
   socket inodes, `-yy` addresses: imported logs and traces recorded before syscorr ran strace
   with `-y`). It returns `(fd_key, label)` for the fd the call used as its first argument, or
   returned.
-`kind(fd_key)` and `label(fd_key)` read the table. Pure: no I/O.
+The fds the program inherited (meta.json's `inherited_fds`, read from /proc before it started)
+seed the first process. `kind(fd_key)` and `label(fd_key)` read the table. Pure: no I/O.
 """
 
 from typing import NamedTuple
 
 from syscorr.parse.args import split_args
-from syscorr.parse.fds import Address, FdInfo, first_sockaddr, parse_fd
+from syscorr.parse.fds import Address, FdInfo, first_sockaddr, parse_address, parse_fd
 from syscorr.parse.records import Syscall
 from syscorr.parse.vocabulary import NO_FD_ARG, PAIR_CALLS, RETURNS_FD
 
@@ -135,10 +136,22 @@ def _sockaddr_address(call: Syscall) -> tuple[Address | None, str | None]:
 
 
 class FdTable:
-    def __init__(self) -> None:
+    def __init__(self, inherited: dict | None = None) -> None:
+        """`inherited`: the fds the program started with (meta.json's `inherited_fds`, read
+        from /proc by the runner: `{fd: {"kind", "path", "local", "remote"}}`); the first
+        process `observe` sees starts with them."""
         self._open: dict[tuple[int, int], FdEntry] = {}
         self._next_gen: dict[tuple[int, int], int] = {}
         self.labels: dict[FdKey, tuple[str, str]] = {}  # fd_key -> (label, kind)
+        self._inherited = _inherited_entries(inherited or {})
+        self._seeded = not self._inherited
+
+    def inherit(self, pid: int) -> None:
+        """Start `pid` with the inherited fds (done for the first process `observe` sees)."""
+        self._seeded = True
+        for fd, entry in self._inherited.items():
+            if (pid, fd) not in self._open:
+                self._start(pid, entry, fd)
 
     # ---- reading ----
 
@@ -223,6 +236,8 @@ class FdTable:
     # ---- strace records ----
 
     def observe(self, pid: int, call: Syscall) -> tuple[FdKey | None, str | None]:
+        if not self._seeded:
+            self.inherit(pid)
         name = call.name
         retval = call.retval
         failed = call.errno is not None or retval is None
@@ -291,6 +306,24 @@ class FdTable:
                     if info is not None:
                         self._start(pid, _merge(FdEntry(0, kind), info), info.number)
                 return
+
+
+def _inherited_entries(described: dict) -> dict[int, FdEntry]:
+    entries = {}
+    for fd, facts in described.items():
+        try:
+            number = int(fd)
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(facts, dict) or not isinstance(facts.get("kind"), str):
+            continue
+        local, remote = (
+            parse_address(facts[k]) if isinstance(facts.get(k), str) else None
+            for k in ("local", "remote")
+        )
+        path = facts.get("path") if isinstance(facts.get("path"), str) else None
+        entries[number] = FdEntry(0, facts["kind"], local, remote, path)
+    return entries
 
 
 def _opened_path(call: Syscall) -> str | None:

@@ -210,9 +210,28 @@ def _syscall_logs(r: _Reader, raw: dict) -> list[str] | None:
     return names
 
 
+def _inherited_fds(r: _Reader, raw: dict) -> dict | None:
+    obj = r.section(raw, "inherited_fds", "inherited_fds")
+    if obj is None:
+        return None
+    out = {}
+    for fd, facts in list(obj.items())[:1024]:
+        if not fd.isdigit() or not isinstance(facts, dict):
+            r.bad(f"inherited_fds.{fd[:20]}", "is not an fd's description")
+            continue
+        entry = {
+            k: r.text(facts, k, f"inherited_fds.{fd}.{k}")
+            for k in ("kind", "path", "local", "remote")
+        }
+        if entry["kind"] is not None:
+            out[fd] = {k: v for k, v in entry.items() if v is not None}
+    return out
+
+
 KNOWN = {
     "format_version", "syscorr_version", "kind", "command", "cwd", "target_python", "backend",
     "syscall_set", "syscall_logs", "agent", "wait", "clocks", "exit", "capture", "imported_from",
+    "inherited_fds",
 }  # fmt: skip
 
 
@@ -265,6 +284,9 @@ def normalize(raw: dict) -> tuple[dict, list[str]]:
     capture = _capture(r, raw)
     if capture is not None:
         meta["capture"] = capture
+    inherited = _inherited_fds(r, raw)
+    if inherited:
+        meta["inherited_fds"] = inherited
     imported = r.texts(raw, "imported_from", "imported_from")
     if imported is not None:
         meta["imported_from"] = imported
