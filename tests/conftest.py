@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# `syscorr run` picks eBPF by itself where it can (root, BTF): the tests that are about strace
+# and the pipeline keep recording with strace unless they name a backend (tests of the eBPF
+# backend pass --backend ebpf; test_capture_ebpf.py tests auto explicitly).
+os.environ.setdefault("SYSCORR_BACKEND", "strace")
 APPS = ROOT / "fixtures" / "apps"
 
 
@@ -33,6 +38,6 @@ def apps() -> Path:
 def clean_env() -> dict:
     env = dict(os.environ)
     for key in list(env):
-        if key.startswith("SYSCORR_"):
+        if key.startswith("SYSCORR_") and key != "SYSCORR_BACKEND":
             del env[key]
     return env

@@ -60,8 +60,12 @@ def _sniff(path: Path) -> str:
 
 
 def _stored_names(paths: list[Path], log_format: str) -> list[str]:
-    if log_format == "dtruss":
-        return ["dtruss.log"] if len(paths) == 1 else [f"dtruss.{i}.log" for i in range(len(paths))]
+    if log_format in ("dtruss", "dtrace"):
+        return (
+            [f"{log_format}.log"]
+            if len(paths) == 1
+            else [f"{log_format}.{i}.log" for i in range(len(paths))]
+        )
     if len(paths) == 1 and tid_from_ff_name(paths[0].name) is None:
         return [directory.SYSCALL_LOG]
     names = []
@@ -105,7 +109,7 @@ def import_logs(paths: list[Path], output: Path | None) -> ImportResult:
                 "name": log_format,
                 "version": None,
                 "argv": None,
-                "clock": "realtime" if log_format == "strace" else "unknown",
+                "clock": "realtime" if log_format in ("strace", "dtrace") else "unknown",
                 "log_format": log_format,
             },
             "syscall_logs": names,

@@ -42,6 +42,7 @@ class RunRequest:
     output: Path | None  # -o DIR, or None for the default location
     call_sites: bool = True  # record the line of each call in coroutine bodies
     policy: WaitPolicy = field(default_factory=WaitPolicy)
+    backend_reason: str | None = None  # why `--backend auto` chose this backend
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ def run_traced(request: RunRequest) -> RunOutcome:
     target = target_mod.resolve(request.argv)
     request.backend.check_available()
     trace = directory.create(request.output, name=target.display_name)
-    log_path = trace.syscall_log
+    log_path = trace.path / request.backend.log_name
     tracer_argv = request.backend.command(target.argv, log_path, request.options)
 
     env = dict(os.environ)
@@ -90,6 +91,7 @@ def run_traced(request: RunRequest) -> RunOutcome:
             "argv": tracer_argv,
             "clock": request.backend.clock,
             "log_format": request.backend.log_format,
+            "chosen_because": request.backend_reason,
         },
         "syscall_set": {
             "name": request.options.syscall_set_name,
@@ -120,7 +122,7 @@ def run_traced(request: RunRequest) -> RunOutcome:
             ended = supervise(job, request.backend, log_path, request.policy)
         finally:
             job.close()
-        outcome = _finish(trace, meta, request.backend, ended)
+        outcome = _finish(trace, meta, request.backend, log_path, ended)
         while signal.sigtimedwait(FORWARDED_SIGNALS, 0) is not None:
             pass  # repeats of a signal that already ended the wait (timeout(1) sends two)
     finally:
@@ -128,10 +130,13 @@ def run_traced(request: RunRequest) -> RunOutcome:
     return outcome
 
 
-def _finish(trace: directory.TraceDir, meta: dict, backend: Backend, ended: Ended) -> RunOutcome:
+def _finish(
+    trace: directory.TraceDir, meta: dict, backend: Backend, log_path: Path, ended: Ended
+) -> RunOutcome:
     main = ended.main_exit
     returncode, killed_by = (main.code, main.signal) if main is not None else (None, None)
     meta["clocks"]["end"] = clock_pair()
+    meta["backend"].update(backend.after_run(log_path))
     meta["exit"] = {
         "code": returncode,
         "signal": killed_by,
@@ -148,7 +153,7 @@ def _finish(trace: directory.TraceDir, meta: dict, backend: Backend, ended: Ende
         meta["exit"]["program_after_tracer"] = ended.program_after_tracer
     if ended.left_running:
         meta["exit"]["left_running"] = ended.left_running  # still traced: the log grows on
-    account = backend.capture_account(trace.syscall_log)
+    account = backend.capture_account(log_path)
     if account is not None:
         meta["capture"] = account
     try:

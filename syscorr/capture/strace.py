@@ -24,6 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from syscorr.capture.backend import CaptureOptions, ExitStatus
 from syscorr.errors import TracerUnavailable
 
@@ -42,6 +44,8 @@ class StraceBackend:
     name = "strace"
     clock = "realtime"
     log_format = "strace"
+    log_name = "strace.log"
+    reports_exits = True  # `PID +++ exited with N +++` for every traced process
 
     def __init__(self, executable: str | None = None) -> None:
         self._executable = executable
@@ -115,6 +119,31 @@ class StraceBackend:
         except OSError:
             pass
 
+    def program_of(self, tracer_pid: int) -> int | None:
+        """strace's child that it traces (not its log sink) and that has exec'd (not one of
+        the probe children strace forks at start)."""
+        try:
+            tracer = psutil.Process(tracer_pid)
+            children, tracer_exe = tracer.children(), tracer.exe()
+        except psutil.Error:
+            return None
+        for child in children:
+            try:
+                if tracer_of(child.pid) == tracer_pid and child.exe() != tracer_exe:
+                    return child.pid
+            except psutil.Error:
+                continue
+        return None
+
+    def traced_processes(self, tracer_pid: int) -> list[int]:
+        """Every process strace traces, wherever it was reparented (a daemon's double fork)."""
+        found = []
+        for proc in psutil.process_iter(["pid"]):
+            pid = proc.info["pid"]
+            if pid != tracer_pid and tracer_of(pid) == tracer_pid:
+                found.append(pid)
+        return sorted(found)
+
     def tracer_env(self, log_path: Path) -> dict[str, str]:
         return {
             "SYSCORR_SINK_LOG": str(log_path.resolve()),
@@ -158,6 +187,19 @@ class StraceBackend:
         return account if isinstance(account, dict) else None
 
 
+def tracer_of(pid: int) -> int | None:
+    """The TracerPid of a process (0: not traced), None when it cannot be read."""
+    match = re.search(r"^TracerPid:\s*(\d+)", _read(f"/proc/{pid}/status"), re.M)
+    return int(match.group(1)) if match else None
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
 def _private_file(path: Path) -> Path:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     return path
@@ -192,6 +234,9 @@ def _backwards(path: Path, limit: int, chunk: int = 1 << 20):
             if data:
                 yield data
             end = start
+
+    def after_run(self, log_path: Path) -> dict:
+        return {}  # strace counts nothing beyond its log
 
 
 def _true_command() -> str:

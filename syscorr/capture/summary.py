@@ -24,7 +24,13 @@ def _count_lines(path) -> int:
 
 def describe_outcome(outcome: RunOutcome) -> str:
     trace = outcome.trace
-    lines = _count_lines(trace.syscall_log)
+    backend = outcome.meta.get("backend") or {}
+    if backend.get("log_format") == "ebpf":
+        lost = backend.get("lost")
+        count = (f"{sum(backend.get('written_per_cpu') or [])} syscall records, "
+                 f"{'unknown' if lost is None else lost} lost")  # fmt: skip
+    else:
+        count = f"{_count_lines(trace.syscall_log)} syscall lines"
     agents = trace.agent_logs()
     where = os.path.relpath(trace.path) if not trace.path.is_absolute() else str(trace.path)
     if outcome.tracer_died:
@@ -38,10 +44,12 @@ def describe_outcome(outcome: RunOutcome) -> str:
     if outcome.timed_out:
         ended = f"timed out after {outcome.meta['wait']['timeout_s']:g} s, {ended}"
     text = [
-        f"syscorr: {ended}; trace in {where} ({lines} syscall lines, "
+        f"syscorr: {ended}; trace in {where} ({count}, "
         f"{len(agents)} agent log{'s' if len(agents) != 1 else ''}); "
         f"see `syscorr report {shlex.quote(where)}`"
     ]
+    if backend.get("chosen_because"):
+        text[0] += f"; {backend['chosen_because']}"
     text += [f"syscorr: warning: {problem}" for problem in capture_problems(outcome.meta)]
     for path in agents:
         try:

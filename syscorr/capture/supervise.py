@@ -111,8 +111,10 @@ class _Watch:
         ended = self.ended
         if ended.main_pid is not None and ended.main_exit is None:
             ended.main_exit = self.backend.exit_of(self.log_path, ended.main_pid)
-        if ended.main_exit is None:
+        if ended.main_exit is None and self.backend.reports_exits:
             self._tracer_died_or_lost(status)
+        elif ended.main_exit is None:  # the tracer passes the program's status on as its own
+            ended.main_exit = _status_of(status)
         return True
 
     def _tracer_died_or_lost(self, status: int) -> None:
@@ -125,8 +127,7 @@ class _Watch:
             return
         if os.WIFEXITED(status) or account.get("failed"):
             # the tracer passes the program's status on as its own (lines may have been lost)
-            code = os.waitstatus_to_exitcode(status)
-            ended.main_exit = ExitStatus(code, None) if code >= 0 else ExitStatus(None, -code)
+            ended.main_exit = _status_of(status)
             return
         sig = os.WTERMSIG(status)
         ended.tracer_died = (
@@ -161,20 +162,14 @@ class _Watch:
     def _find_main(self) -> None:
         if self.ended.main_pid is not None:
             return
-        try:
-            tracer = psutil.Process(self.job.pid)
-            children, tracer_exe = tracer.children(), tracer.exe()
-        except psutil.Error:
+        pid = self.backend.program_of(self.job.pid)
+        if pid is None:
             return
-        for child in children:
-            # traced (not the tracer's log sink) and exec'd (not one of its probe children)
-            if _tracer_of(child.pid) == self.job.pid and _exe(child) not in (None, tracer_exe):
-                self.ended.main_pid = child.pid
-                try:
-                    self.main_fd = os.pidfd_open(child.pid)
-                except (OSError, AttributeError):
-                    self.main_fd = None
-                return
+        self.ended.main_pid = pid
+        try:
+            self.main_fd = os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            self.main_fd = None
 
     def _main_ended_now(self) -> bool:
         pid = self.ended.main_pid
@@ -204,7 +199,7 @@ class _Watch:
     def _stop_waiting(self) -> bool:
         """End the wait, leaving the processes still traced to the tracer. False when there
         are none: the tracer is about to exit, wait for it."""
-        self.ended.left_running = _tracees(self.job.pid)
+        self.ended.left_running = self.backend.traced_processes(self.job.pid)
         return bool(self.ended.left_running)
 
     # ---- timeout and signals ----
@@ -224,7 +219,7 @@ class _Watch:
     def _signal_targets(self, sig: int) -> None:
         main = self.ended.main_pid
         if self.policy.wait == "children" or self.main_gone_at is not None:
-            targets = _tracees(self.job.pid)
+            targets = self.backend.traced_processes(self.job.pid)
         else:
             targets = [main] if main is not None else []
         for pid in targets:
@@ -271,30 +266,9 @@ class _Watch:
             pass
 
 
-def _exe(process: psutil.Process) -> str | None:
-    try:
-        return process.exe()
-    except psutil.Error:
-        return None
-
-
-def _tracer_of(pid: int) -> int | None:
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    match = re.search(r"^TracerPid:\s*(\d+)", text, re.M)
-    return int(match.group(1)) if match else None
-
-
-def _tracees(tracer: int) -> list[int]:
-    """Processes (thread-group leaders) the tracer still traces, wherever they were reparented."""
-    found = []
-    for proc in psutil.process_iter(["pid"]):
-        pid = proc.info["pid"]
-        if pid != tracer and _tracer_of(pid) == tracer:
-            found.append(pid)
-    return sorted(found)
+def _status_of(wait_status: int) -> ExitStatus:
+    code = os.waitstatus_to_exitcode(wait_status)
+    return ExitStatus(code, None) if code >= 0 else ExitStatus(None, -code)
 
 
 def _pending(pid: int | None, signo: int) -> bool:

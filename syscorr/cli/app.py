@@ -2,8 +2,8 @@
 
 Contract: `app` is the typer application; `main()` runs it and turns a `SyscorrError` that
 escaped a command into one line on stderr (exit 2), and Ctrl-C into exit 130. Each command
-lives in its own module of this package (run, report, explain, check, import_logs) as a plain
-function with typer annotations; those modules parse options, call the library and turn
+lives in its own module of this package (run, report, explain, check, import_logs, attach) as
+a plain function with typer annotations; those modules parse options, call the library and turn
 `SyscorrError` into one line (`syscorr.cli.common.fail`). No logic lives here.
 """
 
@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from syscorr import __version__
-from syscorr.cli import check, explain, import_logs, report, run
+from syscorr.cli import attach, check, explain, import_logs, report, run
 from syscorr.errors import SyscorrError
 
 app = typer.Typer(
@@ -56,6 +56,7 @@ app.command(name="report", help=report.HELP)(report.report)
 app.command(name="explain", help=explain.HELP)(explain.explain)
 app.command(name="import", help=import_logs.HELP)(import_logs.import_command)
 app.command(name="check", help=check.HELP)(check.check)
+app.command(name="attach", help=attach.HELP)(attach.attach)
 
 
 def main() -> None:

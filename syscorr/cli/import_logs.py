@@ -21,6 +21,8 @@ Examples:
   strace -f -tt -T -y -o app.log python app.py && syscorr import app.log
   strace -ff -ttt -o out python app.py && syscorr import out.*
   sudo dtruss -f python app.py 2> dt.log && syscorr import dt.log
+  sudo dtrace -q -s "$(python -m syscorr.capture.dtrace)" -o dt.log -c 'python3 app.py'
+  syscorr import dt.log                    (macOS: syscorr's own D script, wall-clock stamps)
 
 Any strace flags work (-f, -ff, -t/-tt/-ttt, -r, -T, -y/-yy, -x/-xx, -X, -Y, -n, -i, -k, -C).
 The report then shows threads, fds, loop iterations and syscalls; tasks, coroutines and lines

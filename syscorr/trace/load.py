@@ -20,6 +20,8 @@ from pathlib import Path
 
 from syscorr.errors import TraceDirError
 from syscorr.parse import ParseStats, parse_dtruss, parse_strace, parse_strace_ff
+from syscorr.parse.dtrace import parse_dtrace
+from syscorr.parse.ebpf import parse_ebpf
 from syscorr.parse.merge import tid_from_ff_name
 from syscorr.trace import directory
 from syscorr.trace import meta as meta_schema
@@ -58,6 +60,14 @@ class LoadedTrace:
         return stats.observe(self._parse(stats))
 
     def _parse(self, stats: ParseStats) -> Iterator:
+        if self.log_format == "ebpf":
+            for index, path in enumerate(self.logs):
+                yield from parse_ebpf(path, source=index)
+            return
+        if self.log_format == "dtrace":
+            for index, path in enumerate(self.logs):
+                yield from parse_dtrace(_lines(path), source=index)
+            return
         if self.log_format == "dtruss":
             for index, path in enumerate(self.logs):
                 yield from parse_dtruss(_lines(path), source=index)
@@ -185,6 +195,19 @@ def open_trace(trace: directory.TraceDir) -> LoadedTrace:
         loaded.warnings.extend(agent_log_problems(log))
     if meta.get("kind") == "run" and meta.get("target_python") and not loaded.agent_logs:
         loaded.warnings.append("no agent log: syscalls are shown without task attribution")
+    if meta.get("kind") == "attach" and (meta.get("attach") or {}).get("agent"):
+        loaded.warnings.append(meta["attach"]["agent"])
+    backend = meta.get("backend") or {}
+    if backend.get("lost"):
+        per_cpu = ", ".join(f"cpu{i}: {n}" for i, n in enumerate(backend.get("lost_per_cpu") or []))
+        loaded.warnings.append(
+            f"the eBPF ring buffer dropped {backend['lost']} syscall records ({per_cpu}): the "
+            "trace has gaps; record again with a larger buffer (`--ebpf-buffer-mb`)"
+        )
+    elif backend.get("stats_missing"):
+        loaded.warnings.append(
+            "the eBPF loader wrote no counters (was it killed?): lost records are unknown"
+        )
     drift = _clock_drift_ns(meta)
     if drift is not None and abs(drift) > CLOCK_DRIFT_WARN_NS:
         loaded.warnings.append(

@@ -114,8 +114,23 @@ def _scalar(value) -> bool:
     )
 
 
+def _plain(value, depth: int = 3) -> bool:
+    """A scalar, or small lists and objects of them (a backend's counters: `lost_per_cpu`)."""
+    if _scalar(value):
+        return True
+    if depth == 0:
+        return False
+    if isinstance(value, list):
+        return len(value) <= 1024 and all(_plain(v, depth - 1) for v in value)
+    if isinstance(value, dict):
+        return len(value) <= 64 and all(
+            isinstance(k, str) and _plain(v, depth - 1) for k, v in value.items()
+        )
+    return False
+
+
 def _extras(raw: dict, known: set[str]) -> dict:
-    return {k: v for k, v in raw.items() if k not in known and isinstance(k, str) and _scalar(v)}
+    return {k: v for k, v in raw.items() if k not in known and isinstance(k, str) and _plain(v)}
 
 
 def _clock_pair(r: _Reader, obj: dict | None, where: str) -> dict | None:
@@ -137,7 +152,9 @@ def _backend(r: _Reader, raw: dict) -> dict | None:
         "version": r.text(obj, "version", "backend.version"),
         "argv": r.texts(obj, "argv", "backend.argv"),
         "clock": r.text(obj, "clock", "backend.clock", ("realtime", "monotonic", "unknown")),
-        "log_format": r.text(obj, "log_format", "backend.log_format", ("strace", "dtruss")),
+        "log_format": r.text(
+            obj, "log_format", "backend.log_format", ("strace", "ebpf", "dtruss", "dtrace")
+        ),
     }
     out.update(_extras(obj, set(out)))
     return out
@@ -231,7 +248,7 @@ def _inherited_fds(r: _Reader, raw: dict) -> dict | None:
 KNOWN = {
     "format_version", "syscorr_version", "kind", "command", "cwd", "target_python", "backend",
     "syscall_set", "syscall_logs", "agent", "wait", "clocks", "exit", "capture", "imported_from",
-    "inherited_fds",
+    "inherited_fds", "attach",
 }  # fmt: skip
 
 
@@ -255,7 +272,7 @@ def normalize(raw: dict) -> tuple[dict, list[str]]:
     r = _Reader()
     meta: dict = {"format_version": raw.get("format_version")}
     meta["syscorr_version"] = r.text(raw, "syscorr_version", "syscorr_version")
-    meta["kind"] = r.text(raw, "kind", "kind", ("run", "import"))
+    meta["kind"] = r.text(raw, "kind", "kind", ("run", "import", "attach"))
     meta["command"] = r.texts(raw, "command", "command")
     meta["cwd"] = r.text(raw, "cwd", "cwd")
     meta["target_python"] = r.text(raw, "target_python", "target_python")
@@ -284,6 +301,13 @@ def normalize(raw: dict) -> tuple[dict, list[str]]:
     capture = _capture(r, raw)
     if capture is not None:
         meta["capture"] = capture
+    attach = r.section(raw, "attach", "attach")
+    if attach is not None:
+        meta["attach"] = {
+            "pid": r.integer(attach, "pid", "attach.pid", 0, 2**32),
+            "duration_s": r.number(attach, "duration_s", "attach.duration_s"),
+            "agent": r.text(attach, "agent", "attach.agent"),
+        }
     inherited = _inherited_fds(r, raw)
     if inherited:
         meta["inherited_fds"] = inherited

@@ -1,0 +1,177 @@
+"""Build the eBPF loader (`syscorr-ebpf`) from the C sources shipped in this package.
+
+Contract: `build(dest)` compiles syscorr.bpf.c with clang (BPF target, CO-RE against the running
+kernel's BTF), embeds it in loader.c through a bpftool skeleton, links against libbpf and writes
+`dest/syscorr-ebpf`, plus a stamp of the sources so a stale build is rebuilt. `missing_tools()`
+names what is absent, with the Debian package that provides it. Run as
+`python -m syscorr.capture.ebpf` (scripts/bootstrap.d/ebpf.sh does, on a fresh machine).
+Failures raise `TracerUnavailable` with the failing command and its first error line.
+"""
+
+import hashlib
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from syscorr.errors import TracerUnavailable
+
+SOURCE_DIR = Path(__file__).resolve().parent
+SOURCES = ("syscorr.bpf.c", "loader.c", "record.h", "build.py")
+LOADER = "syscorr-ebpf"
+BTF = Path("/sys/kernel/btf/vmlinux")
+INSTALL_HINT = "sudo apt-get install clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev"
+_ARCH = {
+    "x86_64": "x86",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "s390x": "s390",
+    "ppc64le": "powerpc",
+    "riscv64": "riscv",
+}
+
+
+def default_dir() -> Path:
+    """Where the loader is built: $SYSCORR_EBPF_DIR, else beside the sources when writable
+    (a checkout or editable install), else ~/.cache/syscorr/ebpf."""
+    if os.environ.get("SYSCORR_EBPF_DIR"):
+        return Path(os.environ["SYSCORR_EBPF_DIR"])
+    here = SOURCE_DIR / "build"
+    if os.access(SOURCE_DIR, os.W_OK):
+        return here
+    return Path.home() / ".cache" / "syscorr" / "ebpf"
+
+
+def source_stamp() -> str:
+    digest = hashlib.sha256()
+    for name in SOURCES:
+        digest.update((SOURCE_DIR / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def is_current(dest: Path) -> bool:
+    stamp = dest / "stamp"
+    return (dest / LOADER).exists() and stamp.exists() and stamp.read_text() == source_stamp()
+
+
+def missing_tools() -> list[str]:
+    """What the build needs and this machine lacks, each with how to get it."""
+    missing = []
+    for tool, package in (("clang", "clang"), ("bpftool", "bpftool"), ("cc", "gcc")):
+        if shutil.which(tool) is None:
+            missing.append(f"{tool} (apt-get install {package})")
+    if not Path("/usr/include/bpf/libbpf.h").exists():
+        missing.append("libbpf headers (apt-get install libbpf-dev)")
+    if not Path("/usr/include/libelf.h").exists():
+        missing.append("libelf headers (apt-get install libelf-dev)")
+    if not BTF.exists():
+        missing.append(f"kernel BTF ({BTF}: a kernel built with CONFIG_DEBUG_INFO_BTF)")
+    return missing
+
+
+def _run(argv: list[str], stdout=None) -> None:
+    try:
+        proc = subprocess.run(
+            argv, stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300
+        )
+    except OSError as e:
+        raise TracerUnavailable(f"building the eBPF loader: cannot run {argv[0]}: {e}") from e
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()] or [
+            ln for ln in proc.stderr.splitlines() if ln.strip()
+        ]
+        first = lines[0].strip() if lines else f"exit {proc.returncode}"
+        raise TracerUnavailable(f"building the eBPF loader: `{argv[0]}` failed: {first}")
+
+
+def syscall_table(compiler: str = "cc") -> list[tuple[str, int]]:
+    """(name, number) of every syscall this machine's C library knows (from <sys/syscall.h>)."""
+    proc = subprocess.run(
+        [compiler, "-E", "-dM", "-"],
+        input="#include <sys/syscall.h>\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = {}
+    for m in re.finditer(r"^#define __NR_(\w+) (\d+)$", proc.stdout, re.M):
+        found[m.group(1)] = int(m.group(2))
+    return sorted(found.items(), key=lambda item: item[1])
+
+
+def build(dest: Path | None = None, force: bool = False) -> Path:
+    """Build the loader into `dest` (default_dir()); returns the loader's path."""
+    dest = Path(dest or default_dir())
+    if not force and is_current(dest):
+        return dest / LOADER
+    missing = missing_tools()
+    if missing:
+        raise TracerUnavailable(
+            "cannot build the eBPF loader, missing: " + "; ".join(missing) + f" (`{INSTALL_HINT}`)"
+        )
+    arch = _ARCH.get(platform.machine(), platform.machine())
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="syscorr-ebpf-") as tmp:
+        work = Path(tmp)
+        with open(work / "vmlinux.h", "w") as f:
+            _run(["bpftool", "btf", "dump", "file", str(BTF), "format", "c"], stdout=f)
+        table = syscall_table()
+        rows = ",\n".join(f'    {{"{name}", {nr}}}' for name, nr in table)
+        (work / "syscalls_gen.h").write_text(
+            "/* generated by syscorr/capture/ebpf/build.py from <sys/syscall.h> */\n"
+            "static const struct { const char *name; int nr; } SYSCALLS[] = {\n" + rows + "\n};\n"
+        )
+        obj = work / "syscorr.bpf.o"
+        _run(
+            [
+                "clang",
+                "-O2",
+                "-g",
+                "-target",
+                "bpf",
+                f"-D__TARGET_ARCH_{arch}",
+                f"-I{work}",
+                f"-I{SOURCE_DIR}",
+                "-c",
+                str(SOURCE_DIR / "syscorr.bpf.c"),
+                "-o",
+                str(obj),
+            ]
+        )
+        with open(work / "syscorr.skel.h", "w") as f:
+            _run(["bpftool", "gen", "skeleton", str(obj)], stdout=f)
+        tmp_loader = work / LOADER
+        _run(
+            [
+                "cc",
+                "-O2",
+                "-Wall",
+                f"-I{work}",
+                f"-I{SOURCE_DIR}",
+                str(SOURCE_DIR / "loader.c"),
+                "-o",
+                str(tmp_loader),
+                "-lbpf",
+                "-lelf",
+                "-lz",
+            ]
+        )
+        shutil.copy2(tmp_loader, dest / (LOADER + ".new"))
+        os.replace(dest / (LOADER + ".new"), dest / LOADER)
+    (dest / "stamp").write_text(source_stamp())
+    return dest / LOADER
+
+
+def main() -> int:
+    force = "--force" in sys.argv[1:]
+    try:
+        path = build(force=force)
+    except TracerUnavailable as err:
+        print(f"syscorr: {err}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
