@@ -177,6 +177,9 @@ class StraceBackend:
         )
         return any(line.search(chunk) for chunk in _backwards(log_path, SIGNAL_SCAN_BYTES))
 
+    def after_run(self, log_path: Path) -> dict:
+        return {}  # strace counts nothing beyond its log (the sink's account: capture.json)
+
     def capture_account(self, log_path: Path) -> dict | None:
         try:
             with open(status_path(log_path), "rb") as f:
@@ -234,9 +237,6 @@ def _backwards(path: Path, limit: int, chunk: int = 1 << 20):
             if data:
                 yield data
             end = start
-
-    def after_run(self, log_path: Path) -> dict:
-        return {}  # strace counts nothing beyond its log
 
 
 def _true_command() -> str:

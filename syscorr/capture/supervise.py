@@ -199,7 +199,11 @@ class _Watch:
     def _stop_waiting(self) -> bool:
         """End the wait, leaving the processes still traced to the tracer. False when there
         are none: the tracer is about to exit, wait for it."""
-        self.ended.left_running = self.backend.traced_processes(self.job.pid)
+        self.ended.left_running = [
+            pid
+            for pid in self.backend.traced_processes(self.job.pid)
+            if pid != self.ended.main_pid and _running(pid)
+        ]
         return bool(self.ended.left_running)
 
     # ---- timeout and signals ----
@@ -269,6 +273,14 @@ class _Watch:
 def _status_of(wait_status: int) -> ExitStatus:
     code = os.waitstatus_to_exitcode(wait_status)
     return ExitStatus(code, None) if code >= 0 else ExitStatus(None, -code)
+
+
+def _running(pid: int) -> bool:
+    """Alive, not a zombie waiting to be reaped."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _pending(pid: int | None, signo: int) -> bool:
