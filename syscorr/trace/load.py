@@ -134,11 +134,13 @@ def capture_problems(meta: dict) -> list[str]:
     left = end.get("left_running") or []
     if left:
         pids = ", ".join(str(p) for p in left[:5]) + (", ..." if len(left) > 5 else "")
+        waited = (meta.get("wait") or {}).get("for") == "children"
+        hint = "a signal ended the wait" if waited else "`--wait children` waits for them"
         problems.append(
             f"{len(left)} process{'es' if len(left) != 1 else ''} the program started "
             f"{'are' if len(left) != 1 else 'is'} still running (pid {pids}): the tracer "
             f"goes on tracing {'them' if len(left) != 1 else 'it'} into this trace until "
-            f"{'they end' if len(left) != 1 else 'it ends'} (`--wait children` waits)"
+            f"{'they end' if len(left) != 1 else 'it ends'} ({hint})"
         )
     return problems
 
