@@ -28,11 +28,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULT = re.compile(
-    r"^(test\w*) \(([\w.]+)\)(?:\n.*?)*? \.\.\. "
-    r"(ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)$",
-    re.M,
-)
+TEST_LINE = re.compile(r"^(test\w*) \(([\w.]+)\)")
+OUTCOME = re.compile(r"(ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)$")
 QUICK = ("test_locks", "test_queues")  # what the test suite runs
 
 
@@ -74,13 +71,24 @@ def modules_of(python: str) -> list[str]:
 
 
 def outcomes(stderr: str) -> dict[str, str]:
-    """test id -> outcome, from unittest's verbose report (a count that disagrees with its
-    `Ran N tests` line is an outcome of its own: "unreadable report")."""
-    found = {}
-    for name, where, outcome in RESULT.findall(stderr):
-        found[f"{where}.{name}" if not where.endswith(name) else where] = (
-            "skipped" if outcome.startswith("skipped") else outcome
-        )
+    """test id -> outcome, from unittest's verbose report: `test_x (id) ... ok`, where a
+    docstring line may come between, and what the test itself logs may come before the outcome
+    (asyncio's "Unknown child process" warning: then the outcome starts a later line). A count
+    that disagrees with unittest's `Ran N tests` line is an outcome of its own."""
+    found, pending = {}, None
+    for line in stderr.splitlines():
+        match = TEST_LINE.match(line)
+        if match:
+            name, where = match.groups()
+            pending = where if where.endswith(name) else f"{where}.{name}"
+        if pending is None:
+            continue
+        text = line.rpartition(" ... ")[2] if " ... " in line else (None if match else line)
+        result = OUTCOME.match(text.strip()) if text is not None else None
+        if result and (" ... " in line or text.strip() == result.group(0)):
+            outcome = result.group(1)
+            found[pending] = "skipped" if outcome.startswith("skipped") else outcome
+            pending = None
     ran = re.search(r"^Ran (\d+) tests?", stderr, re.M)
     if ran and int(ran.group(1)) != len(found):
         found["(report)"] = f"unreadable report: Ran {ran.group(1)}, read {len(found)}"
