@@ -7,7 +7,8 @@ Runs fixtures/apps/echo.py plain, under the agent, and under the agent without c
 (SYSCORR_CALL_SITES=0), alternating the three so that drift in machine load hits them alike,
 and prints for each the median wall time with its spread (min-max over the runs) and the
 median of its per-round ratio to the plain run of the same round, with that ratio's spread
-(goal: <= 1.3x). Then `syscorr run` against plain `strace -f` with the same flags, the same way.
+(goal: <= 1.3x). Then `syscorr run --backend strace` against plain `strace -f` with the same
+flags, the same way (scripts/bench_backends.py compares the backends).
 It finds a Python 3.12+ itself (pyenv, then PATH) and needs nothing but the standard library
 for the agent part; the `syscorr run` part uses the checkout's .venv when there is one, else
 any interpreter that imports this checkout's syscorr with its dependencies (it says so and
@@ -96,7 +97,8 @@ def syscorr_python(candidate_python):
 
 
 def plain_strace_argv(syscorr_py, env, target, log_path):
-    """The exact strace argv `syscorr run` would use (same syscall set and flags), no agent."""
+    """The strace argv `syscorr run` would use (same syscall set and flags), no agent, the log
+    written by strace itself."""
     code = (
         "import json, sys; from pathlib import Path;"
         "from syscorr.capture.strace import StraceBackend;"
@@ -114,7 +116,21 @@ def plain_strace_argv(syscorr_py, env, target, log_path):
         check=True,
         env=env,
     )
-    return json.loads(out.stdout)
+    argv = json.loads(out.stdout)
+    # plain strace writes its log itself (syscorr's goes through capture/logsink.py)
+    plain = []
+    skip = 0
+    for i, word in enumerate(argv):
+        if skip:
+            skip -= 1
+            continue
+        if word == "-E":
+            skip = 1
+            continue
+        if i and argv[i - 1] == "-o":
+            word = str(log_path)
+        plain.append(word)
+    return plain
 
 
 def timed_command(argv, env=None):
@@ -147,7 +163,20 @@ def compare_syscorr_run_with_strace(python, app_args, runs):
             plain = timed_command(strace_argv)
             out = Path(tmp) / f"run{i}"
             traced = timed_command(
-                [syscorr_py, "-m", "syscorr", "run", "-q", "-o", str(out), "--", *target], env
+                [
+                    syscorr_py,
+                    "-m",
+                    "syscorr",
+                    "run",
+                    "-q",
+                    "--backend",
+                    "strace",
+                    "-o",
+                    str(out),
+                    "--",
+                    *target,
+                ],
+                env,  # fmt: skip
             )
             shutil.rmtree(out)
             if i:  # the first pair warms caches
