@@ -121,12 +121,14 @@ class _Watch:
         """No exit line for the program: the tracer died first, or the line was lost."""
         ended = self.ended
         account = self.backend.capture_account(self.log_path) or {}
-        dropped = dict(account.get("dropped_exits") or [])
-        if ended.main_pid in dropped:
-            ended.main_exit = _parse_exit(dropped[ended.main_pid])
+        dropped = [e for e in account.get("dropped_exits") or [] if len(e) == 2]
+        text = next((str(text) for pid, text in dropped if pid == ended.main_pid), None)
+        if text is not None:
+            ended.main_exit = _parse_exit(text)
             return
-        if os.WIFEXITED(status) or account.get("failed"):
-            # the tracer passes the program's status on as its own (lines may have been lost)
+        if os.WIFEXITED(status) or account.get("failed") or ended.main_pid is None:
+            # the tracer passes the program's status on as its own (lines may have been lost,
+            # or the program ended before it was ever seen)
             ended.main_exit = _status_of(status)
             return
         sig = os.WTERMSIG(status)
