@@ -70,14 +70,32 @@ class Scenario:
         self.task_names.append(TaskName(task, self.now_ns, name))
 
     def event(
-        self, kind: EventKind, code: int = 0, task: int = 0, offset: int = 0, tid: int | None = None
+        self,
+        kind: EventKind,
+        code: int = 0,
+        task: int = 0,
+        offset: int = 0,
+        tid: int | None = None,
+        span_us: int = 0,
     ) -> None:
+        """One agent event, stamped now; `span_us`: a CALL's span (0: not recorded)."""
         self.events.append(
             AgentEvent(
-                int(kind), tid or self.pid, self.now_ns, task, code, offset, len(self.events)
+                int(kind),
+                tid or self.pid,
+                self.now_ns,
+                task,
+                code,
+                offset,
+                len(self.events),
+                span_us,
             )
         )
         self.now_ns += 1_000  # 1 µs per event
+
+    def call(self, code: int, offset: int, task: int = 0, span_us: int = 0) -> None:
+        """A CALL the agent wrote in `code` at `offset` (it writes one only before a pause)."""
+        self.event(EventKind.CALL, code, task, offset, span_us=span_us)
 
     # ---- what strace recorded ----
 

@@ -845,3 +845,34 @@ def test_installed_libraries_are_user_code_and_outer_library_frames_stay_silent(
     steps = kinds_by_code(only_log(agent_dir))
     assert steps["fetch", EventKind.PY_START] == 1 and steps["fetch", EventKind.PY_RESUME] == 1
     assert steps["work", EventKind.PY_YIELD] == 1 and steps["wait_for", EventKind.PY_YIELD] == 0
+
+
+SPANS = """\
+import asyncio, time
+
+async def main():
+    time.sleep(0.03)  # LONG
+    await asyncio.sleep(0)
+    time.sleep(0.002)  # SHORT
+
+asyncio.run(main())
+"""
+
+
+def test_a_call_record_carries_its_span_and_the_meta_its_probe_and_stdlib_dir(python, tmp_path):
+    """A written CALL says how long the pause after it lasted (µs): the engine knows which
+    syscalls the call made, and which came after it (a stale line otherwise)."""
+    result, agent_dir = run_source(python, tmp_path, "spans.py", SPANS)
+    assert result.returncode == 0, result.stderr
+    log = only_log(agent_dir)
+    lines = {n: text for n, text in enumerate(SPANS.splitlines(), 1)}
+    spans = {}
+    for event in log.events:
+        if event.kind == EventKind.CALL:
+            info = log.codes[event.code]
+            if info.filename.endswith("spans.py"):
+                spans[lines[info.line_at(event.offset)].split("# ")[-1]] = event.span
+    assert 30_000 <= spans["LONG"] < 1_000_000, spans
+    assert 2_000 <= spans["SHORT"] < 30_000, spans
+    assert os.path.isfile(os.path.join(log.meta["stdlib_dir"], "asyncio", "__init__.py"))
+    assert 0 < log.meta["probe_close_ns"] < 10**8

@@ -86,3 +86,17 @@ def test_a_call_that_never_returned_is_counted_apart():
     accounts = accounts_of(s)
     exit_group = accounts.syscalls["exit_group"]
     assert (exit_group.calls, exit_group.unfinished) == (0, 1)
+
+
+def test_processes_are_named_by_their_command():
+    from syscorr.analysis.accounting import ProcessAccount, execve_argv, short_command
+
+    args = ('"/v/bin/python", ["/v/bin/python", "-m", "uvicorn", "app:app", "--workers", '
+            '"2"], 0x7ffc3cc76e70 /* 40 vars */')  # fmt: skip
+    assert execve_argv(args) == ["/v/bin/python", "-m", "uvicorn", "app:app", "--workers", "2"]
+    assert short_command(execve_argv(args)) == "python -m uvicorn app:app --workers 2"
+    spawn = ["/v/bin/python", "-B", "-c", "from multiprocessing.spawn import spawn_main; "
+             "spawn_main(tracker_fd=9, pipe_handle=11)", "--multiprocessing-fork"]  # fmt: skip
+    assert short_command(spawn, parent=7826) == "multiprocessing child of 7826"
+    assert ProcessAccount(7831, 7826, spawn).label == "pid 7831 (multiprocessing child of 7826)"
+    assert len(short_command(["python", "x" * 200])) == 60

@@ -39,21 +39,32 @@ def traces(tmp_path_factory):
     return made
 
 
+# The blocking example blocks for 100-150 ms; judged at 50 ms (a pyproject in the test's
+# directory), a loaded machine's odd slow syscall does not change the count of violations.
+LOADED_MACHINE_POLICY = "[tool.syscorr]\nmax-block-ms = 50\n"
+
+
+@pytest.fixture
+def policy_dir(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(LOADED_MACHINE_POLICY)
+    return tmp_path
+
+
 def check(*args, cwd, env=None):
     done = run_syscorr("check", *map(str, args), cwd=cwd, env=env or env_without_ci())
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
-def test_blocking_example_fails_naming_each_blocking_line(traces, tmp_path):
+def test_blocking_example_fails_naming_each_blocking_line(traces, policy_dir):
     expected = blocks_lines(BLOCKING)
     assert len(expected) == 3
-    code, out, err = check(traces["blocking"], cwd=tmp_path)
+    code, out, err = check(traces["blocking"], cwd=policy_dir)
     assert code == 1, err
     for line in expected:
         assert f"blocking.py:{line}: max-block-ms: loop blocked" in out
     assert "FAILED: 3 violation(s)" in out
 
-    code, out, _ = check(traces["blocking"], "--json", cwd=tmp_path)
+    code, out, _ = check(traces["blocking"], "--json", cwd=policy_dir)
     data = json.loads(out)
     assert code == 1 and data["passed"] is False
     assert {v["line"] for v in data["violations"]} == expected
@@ -67,9 +78,9 @@ def test_echo_example_passes(traces, tmp_path):
     assert "PASSED" in out
 
 
-def test_junit_parses_and_names_the_failing_case(traces, tmp_path):
-    junit = tmp_path / "syscorr.xml"
-    code, _, _ = check(traces["blocking"], "--junit", junit, cwd=tmp_path)
+def test_junit_parses_and_names_the_failing_case(traces, policy_dir):
+    junit = policy_dir / "syscorr.xml"
+    code, _, _ = check(traces["blocking"], "--junit", junit, cwd=policy_dir)
     assert code == 1
     root = ET.parse(junit).getroot()
     cases = {c.get("name"): c for c in root.iter("testcase")}
@@ -80,37 +91,39 @@ def test_junit_parses_and_names_the_failing_case(traces, tmp_path):
     for line in blocks_lines(BLOCKING):
         assert f"blocking.py:{line}:" in failure.text
 
-    code, _, _ = check(traces["echo"], "--junit", junit, cwd=tmp_path)
+    code, _, _ = check(traces["echo"], "--junit", junit, cwd=policy_dir)
     assert code == 0
     assert not list(ET.parse(junit).getroot().iter("failure"))
 
 
-def test_github_annotations_under_actions(traces, tmp_path):
+def test_github_annotations_under_actions(traces, policy_dir):
     env = env_without_ci(GITHUB_ACTIONS="true", GITHUB_WORKSPACE=str(APPS.parent.parent))
-    code, out, _ = check(traces["blocking"], cwd=tmp_path, env=env)
+    code, out, _ = check(traces["blocking"], cwd=policy_dir, env=env)
     assert code == 1
     annotations = [line for line in out.splitlines() if line.startswith("::error ")]
     lines = {int(a.split(",line=")[1].split(",")[0]) for a in annotations}
     assert lines == blocks_lines(BLOCKING)
     assert all(a.startswith("::error file=fixtures/apps/blocking.py,line=") for a in annotations)
-    code, out, _ = check(traces["blocking"], "--no-github", cwd=tmp_path, env=env)
+    code, out, _ = check(traces["blocking"], "--no-github", cwd=policy_dir, env=env)
     assert "::error" not in out
 
 
-def test_forbidden_syscall_and_allow_lists(traces, tmp_path):
-    code, out, _ = check(traces["blocking"], "--json", "--forbid", "clock_nanosleep", cwd=tmp_path)
+def test_forbidden_syscall_and_allow_lists(traces, policy_dir):
+    code, out, _ = check(
+        traces["blocking"], "--json", "--forbid", "clock_nanosleep", cwd=policy_dir
+    )
     rules = {v["task"]: v["rule"] for v in json.loads(out)["violations"]}
     assert rules["sleeper"] == "forbidden-syscalls" and rules["reader"] == "max-block-ms"
 
     code, out, _ = check(
         traces["blocking"], "--json", "--allow-function", "sleeper", "--allow-module", "nope",
-        cwd=tmp_path,
+        cwd=policy_dir,
     )  # fmt: skip
     data = json.loads(out)
     assert code == 1 and data["allowed"] == 1
     assert {v["task"] for v in data["violations"]} == {"reader", "fetcher"}
 
-    code, out, _ = check(traces["blocking"], "--allow-module", "blocking", cwd=tmp_path)
+    code, out, _ = check(traces["blocking"], "--allow-module", "blocking", cwd=policy_dir)
     assert code == 0, out
 
 

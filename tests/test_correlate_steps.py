@@ -132,3 +132,80 @@ def test_close_all_ends_what_is_still_open_innermost_first():
         ("callback", 0, "open", None),
     ]
     assert steps.current() is None
+
+
+def feed_at(steps: ThreadSteps, *events: tuple) -> list:
+    """Feed (ts, kind, code, task, offset[, span µs]) tuples; all closed steps, in order."""
+    closed = []
+    for n, (ts, kind, code, task, offset, *span) in enumerate(events, 1):
+        event = AgentEvent(int(kind), 7, ts, task, code, offset, n, span[0] if span else 0)
+        closed += steps.feed(event)
+    return closed
+
+
+def test_a_line_is_known_during_its_calls_span_only():
+    """No CALL recorded for a moment: the coroutine without a line, never an earlier call's."""
+    steps = ThreadSteps(codes("main"))
+    feed_at(steps, (1_000, K.PY_RESUME, 1, 50, 0))
+    assert steps.innermost(1_000).line == 10 and steps.innermost(1_500).line == 0  # after it
+    feed_at(steps, (2_000, K.CALL, 1, 50, 70, 30))  # a call at line 17 with a 30 µs span
+    assert steps.innermost(2_000 + 29_000) == Frame("main", "/app/main.py", 17)
+    assert steps.innermost(2_000 + 31_000) == Frame("main", "/app/main.py", 0)
+    # a log without spans: the call surely lasted the agent's call gap
+    old = ThreadSteps(codes("main"), call_gap_ns=500_000)
+    feed_at(old, (1_000, K.PY_RESUME, 1, 50, 0), (2_000, K.CALL, 1, 50, 70))
+    assert old.innermost(2_000 + 499_000).line == 17 and old.innermost(2_000 + 501_000).line == 0
+
+
+def test_a_frame_under_an_await_keeps_the_line_it_resumed_at():
+    steps = ThreadSteps(codes("handler", "fetch"))
+    feed_at(steps, (1_000, K.PY_RESUME, 1, 50, 40), (2_000, K.PY_RESUME, 2, 50, 0))
+    assert steps.frames[0][2] > 10**15  # covered: at its await while `fetch` runs
+    feed_at(steps, (3_000, K.PY_RETURN, 2, 50, 0))
+    assert steps.innermost(3_000).line == 14 and steps.innermost(3_500).line == 0
+
+
+def test_a_steps_time_goes_to_the_place_the_stack_shows():
+    steps = ThreadSteps(codes("main"))
+    (closed,) = feed_at(
+        steps,
+        (0, K.PY_RESUME, 1, 50, 0),
+        (1_000, K.CALL, 1, 50, 70, 150_000),  # a 150 ms call at line 17
+        (151_001_000, K.PY_YIELD, 1, 50, 90),
+    )
+    (top, *rest) = steps.places_of(closed.step)
+    assert top.frame == Frame("main", "/app/main.py", 17) and top.caller is None
+    assert 150_000_000 <= top.ns <= 151_000_000
+    assert sum(p.ns for p in rest) < 2_000_000
+
+
+def test_time_in_a_library_frame_is_also_the_users_frame_under_it():
+    lib = codes("handler", "Response.write")
+    lib[2] = lib[2]._replace(filename="/venv/lib/python3.13/site-packages/web/response.py")
+    steps = ThreadSteps(lib)
+    (closed,) = feed_at(
+        steps,
+        (0, K.PY_RESUME, 1, 50, 30),  # the user's handler resumes at its await (line 13)
+        (1_000, K.PY_RESUME, 2, 50, 0),
+        (2_000, K.CALL, 2, 50, 50, 200_000),  # the library burns 200 ms in a call
+        (202_002_000, K.PY_YIELD, 2, 50, 60),
+        (202_003_000, K.PY_YIELD, 1, 50, 30),
+    )
+    top = steps.places_of(closed.step)[0]
+    assert top.frame == Frame("Response.write", lib[2].filename, 25)
+    assert top.caller == Frame("handler", "/app/handler.py", 13)
+
+
+def test_an_eager_step_is_counted_in_its_own_step_only():
+    steps = ThreadSteps(codes("parent", "child"))
+    closed = feed_at(
+        steps,
+        (0, K.PY_RESUME, 1, 50, 0),
+        (1_000, K.PY_START, 2, 60, 0),
+        (120_000_000, K.PY_YIELD, 2, 60, 10),
+        (120_001_000, K.PY_YIELD, 1, 50, 10),
+    )
+    child, parent = closed
+    assert parent.step.nested_ns == 120_000_000 - 1_000
+    assert child.step.nested_ns == 0
+    assert sum(parent.step.places.values()) == 2_000  # before and after the child

@@ -56,10 +56,10 @@ def test_seed_answers_the_four_questions_in_order_from_its_events():
     two = flat(text[positions[1] : positions[2]])
     # (2) A and B interleave on one thread; B finishes first
     assert re.search(
-        r"Task-2 +starts at seed.py:10, prints \"A: start\", suspends at seed.py:12", two
+        r"Task-2 worker +starts at seed.py:10, prints \"A: start\", suspends at seed.py:12", two
     )
-    assert re.search(r"Task-3 +starts at seed.py:10, prints \"B: start\"", two)
-    assert "Task-3 started after Task-2 yet finished first" in two
+    assert re.search(r"Task-3 worker +starts at seed.py:10, prints \"B: start\"", two)
+    assert "Task-3 worker started after Task-2 worker yet finished first" in two
     three = flat(text[positions[2] : positions[3]])
     loop_tid = next(iter(summary.accounts.loops))
     assert f"the loop ran on thread {loop_tid} (the program's main thread): 14 iterations" in three
@@ -69,7 +69,7 @@ def test_seed_answers_the_four_questions_in_order_from_its_events():
     # (4) the timer is the epoll_wait timeout: 50 ms asked, returned 0 after 50.1 ms
     assert "epoll_wait(5<anon_inode:[eventpoll]>, [], 1, 50) = 0" in four
     assert re.search(r"Wait at most 50\.0 ms\. It returned 0 after 50\.\d ms", four)
-    assert "Task Task-3 resumed in iteration 4" in four
+    assert "Task Task-3 worker resumed in iteration 4" in four
     assert "used no network sockets" in four and "syscorr run fixtures/apps/echo.py" in four
 
 

@@ -56,3 +56,15 @@ def test_limit_says_how_many_lines_were_left_out():
     lines = text.splitlines()
     assert len(lines) == 6
     assert lines[-1].startswith("… ") and "more lines" in lines[-1]
+
+
+def test_task_filter_finds_a_task_by_asyncios_name_or_as_shown():
+    """Tasks left at asyncio's default name are shown with their coroutine (`Task-1 main`):
+    `--task Task-1` still finds them."""
+    summary = load("seed", keep=lambda item: True)
+    for wanted in ("Task-2", "Task-2 worker"):
+        filt = TimelineFilter(tasks=frozenset({wanted}))
+        kept = [i for i in summary.items if filt.keeps(i)]
+        assert kept and {getattr(i, "task_name", None) or i.name for i in kept} == {
+            "Task-2 worker"
+        }

@@ -1,14 +1,26 @@
 """Per-task, per-fd, per-thread, per-process and per-syscall accounting, in one pass.
 
 Contract: `Accounts.add(item)` takes every correlation item once (any order within a thread's
-time order); the public dicts then hold the totals. Memory grows with the number of tasks, fds,
-threads and syscall names, never with the number of syscalls.
+time order), then `finish(names, agent_meta)` once; the public dicts then hold the totals.
+A task's running time is its steps' own time (a step nested in another task's step, such as
+an eager task's first step, counts in its own task only), and its name is its last one (the
+engine's final names). A process is described by its command: its agent's `orig_argv`, else
+the last execve the trace shows, shortened (`python -m uvicorn app:app`; a multiprocessing
+child is named as such, with its parent). Memory grows with the number of tasks, fds, threads,
+processes and syscall names, never with the number of syscalls.
 """
 
+import os
+import re
+import shlex
 from dataclasses import dataclass, field
 
 from syscorr.correlate.model import IterationItem, StepItem, SyscallItem
 from syscorr.parse.vocabulary import IO_IN, IO_OUT
+
+COMMAND_WIDTH = 60
+_EXECVE_ARGV = re.compile(r'^"(?:[^"\\]|\\.)*", \[(.*?)\](?:\.\.\.)?, ')
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
 @dataclass(slots=True)
@@ -75,6 +87,50 @@ class LoopAccount:
     timed_out: int = 0
 
 
+@dataclass(slots=True)
+class ProcessAccount:
+    pid: int
+    parent: int | None = None  # the process that cloned it, when the trace shows it
+    argv: list[str] | None = None  # from its last execve (or its agent's orig_argv)
+    syscalls: int = 0
+    has_agent: bool = False
+    tasks: int = 0
+
+    @property
+    def command(self) -> str:
+        """The command, shortened: `python -m uvicorn app:app --workers 2`."""
+        return short_command(self.argv, self.parent)
+
+    @property
+    def label(self) -> str:
+        command = self.command
+        return f"pid {self.pid} ({command})" if command else f"pid {self.pid}"
+
+
+def short_command(argv: list[str] | None, parent: int | None = None) -> str:
+    if not argv:
+        return ""
+    words = [os.path.basename(argv[0]), *argv[1:]]
+    script = " ".join(words)
+    if "multiprocessing.spawn import spawn_main" in script or "--multiprocessing-fork" in words:
+        return f"multiprocessing child of {parent}" if parent else "multiprocessing child"
+    if "multiprocessing.resource_tracker" in script:
+        return "multiprocessing resource tracker"
+    if "multiprocessing.forkserver" in script:
+        return "multiprocessing fork server"
+    text = shlex.join(words)
+    return text if len(text) <= COMMAND_WIDTH else text[: COMMAND_WIDTH - 1] + "…"
+
+
+def execve_argv(args: str) -> list[str] | None:
+    """The argv strace shows in an execve's arguments (strings decoded loosely)."""
+    match = _EXECVE_ARGV.match(args)
+    if match is None:
+        return None
+    return [s.encode("latin-1", "replace").decode("unicode_escape", "replace")
+            for s in _STRING.findall(match.group(1))]  # fmt: skip
+
+
 @dataclass
 class Accounts:
     tasks: dict = field(default_factory=dict)  # (pid, key) -> TaskAccount
@@ -82,8 +138,10 @@ class Accounts:
     threads: dict = field(default_factory=dict)  # tid -> ThreadAccount
     syscalls: dict = field(default_factory=dict)  # name -> SyscallAccount
     loops: dict = field(default_factory=dict)  # tid -> LoopAccount
+    processes: dict = field(default_factory=dict)  # pid -> ProcessAccount
     first_ts: int | None = None
     last_ts: int | None = None
+    timed_syscalls: int = 0  # syscalls whose duration the log gives (strace -T)
 
     def add(self, item) -> None:
         kind = type(item)
@@ -113,8 +171,22 @@ class Accounts:
             if call.errno is not None and (call.retval is None or call.retval < 0):
                 account.errors += 1
         duration = call.duration or 0
+        if call.duration is not None:
+            self.timed_syscalls += 1
         account.total_ns += duration
         account.max_ns = max(account.max_ns, duration)
+        process = self.processes.get(item.pid)
+        if process is None:
+            process = self.processes[item.pid] = ProcessAccount(item.pid)
+        process.syscalls += 1
+        if call.name in ("execve", "execveat") and not call.errno:
+            process.argv = execve_argv(call.args) or process.argv
+        elif call.name in ("clone", "clone3", "fork", "vfork") and call.retval:
+            if call.retval > 0 and "CLONE_THREAD" not in call.args:
+                child = self.processes.get(call.retval)
+                if child is None:
+                    child = self.processes[call.retval] = ProcessAccount(call.retval)
+                child.parent = item.pid
 
         tid = call.tid if call.tid is not None else 0
         thread = self.threads.get(tid)
@@ -154,9 +226,29 @@ class Accounts:
                 fd.tasks.add(item.task_name)
                 fd.task_keys.add((item.pid, item.task))
 
-    def finish(self) -> None:
-        """After the last item: bytes that transport callbacks read from a socket count as
-        received by the tasks that use that socket (asyncio's streams read in callbacks)."""
+    def finish(self, names: dict | None = None, agent_meta: dict | None = None) -> None:
+        """After the last item: every task takes its final name (`names`: (pid, key) -> name);
+        processes with an agent take its command line (`agent_meta`: pid -> meta); bytes that
+        transport callbacks read from a socket count as received by the tasks that use that
+        socket (asyncio's streams read in callbacks)."""
+        for key, name in (names or {}).items():
+            task = self.tasks.get(key)
+            if task is not None:
+                task.name = name
+        for pid, meta in (agent_meta or {}).items():
+            process = self.processes.get(pid)
+            if process is None:
+                process = self.processes[pid] = ProcessAccount(pid)
+            process.has_agent = True
+            argv = meta.get("orig_argv")
+            if isinstance(argv, list) and argv:
+                process.argv = [str(a) for a in argv]
+            if process.parent is None and isinstance(meta.get("ppid"), int):
+                process.parent = meta["ppid"]
+        for task in self.tasks.values():
+            process = self.processes.get(task.pid)
+            if process is not None:
+                process.tasks += 1
         for fd in self.fds.values():
             if fd.bytes_in_by_callbacks:
                 for key in fd.task_keys:
@@ -182,12 +274,23 @@ class Accounts:
         if task.last_end is not None:
             task.waiting_ns += max(0, step.start - task.last_end)
         if step.end is not None:
-            task.running_ns += step.end - step.start
+            task.running_ns += step.end - step.start - step.nested_ns
             task.last_end = step.end
         if step.ended_by in ("return", "unwind"):
             task.finished = step.ended_by
         if step.wake is not None:
             task.wakes[step.wake.cause] = task.wakes.get(step.wake.cause, 0) + 1
+
+    def shown_processes(self) -> dict[int, str]:
+        """pid -> label for the processes a reader must tell apart: those that ran asyncio
+        tasks or loops, when there are several; {} when one (or none) did."""
+        busy = {t.pid for t in self.tasks.values()} | {loop.pid for loop in self.loops.values()}
+        if len(busy) < 2:
+            return {}
+        return {
+            pid: (self.processes[pid].label if pid in self.processes else f"pid {pid}")
+            for pid in sorted(busy)
+        }
 
     def _iteration(self, it: IterationItem) -> None:
         loop = self.loops.get(it.tid)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from syscorr.analysis.accounting import Accounts
 from syscorr.analysis.findings import FindingCollector, Rules
 from syscorr.correlate.engine import CorrelationStats, Correlator
+from syscorr.correlate.names import with_final_names
 from syscorr.parse import ParseStats
 from syscorr.trace import directory
 from syscorr.trace.load import LoadedTrace, open_trace
@@ -65,7 +66,8 @@ def summarize(
     progress: Callable[[int], None] | None = None,
 ) -> TraceSummary:
     accounts = Accounts()
-    collector = FindingCollector(rules)
+    agent_meta = {log.pid: log.meta for log in loaded.agent_logs}
+    collector = FindingCollector(rules, agent_meta)
     parse_stats = ParseStats()
     correlator = Correlator(
         loaded.agent_logs, loaded.ignore_paths(), loaded.meta.get("inherited_fds")
@@ -80,7 +82,10 @@ def summarize(
         count += 1
         if progress is not None and count % PROGRESS_EVERY == 0:
             progress(count)
-    accounts.finish()
+    names = correlator.final_task_names()  # a task has one name: its last
+    accounts.finish(names, agent_meta)
+    collector.finish(names)
+    kept = with_final_names(kept, names)
     warnings = list(loaded.warnings)
     parse_note = parse_stats.summary()
     if parse_note:

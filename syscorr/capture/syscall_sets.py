@@ -57,6 +57,9 @@ FILES_AND_PIPES = (
     "sendfile",
 )
 TIME_AND_SLEEP = ("nanosleep", "clock_nanosleep")
+# A sleep or poll interrupted by a signal (under strace, any signal: SIGCHLD too) goes on as
+# restart_syscall: without it the rest of the blocking period is invisible.
+RESTART = ("restart_syscall",)
 PROCESSES = (
     "clone",
     "clone3",
@@ -74,8 +77,8 @@ PROCESSES = (
 )
 
 PRESETS: dict[str, tuple[str, ...] | None] = {
-    "asyncio": LOOP_WAITS + SOCKETS + FILES_AND_PIPES + TIME_AND_SLEEP + PROCESSES,
-    "network": LOOP_WAITS + SOCKETS + ("close",) + PROCESSES,
+    "asyncio": LOOP_WAITS + SOCKETS + FILES_AND_PIPES + TIME_AND_SLEEP + RESTART + PROCESSES,
+    "network": LOOP_WAITS + SOCKETS + ("close",) + RESTART + PROCESSES,
     "all": None,
 }
 

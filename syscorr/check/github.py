@@ -1,7 +1,8 @@
-"""GitHub Actions workflow commands: one `::error` annotation per violation.
+"""GitHub Actions workflow commands: one `::error` annotation per place that failed.
 
 Contract: `write_annotations(result, stream, workspace)` writes
-`::error file=<path>,line=<n>,title=<rule>::<message>` per violation, paths relative to
+`::error file=<path>,line=<n>,title=<rule>::<message>` per place (a place that failed several
+times is one annotation on its worst occurrence, saying how often), paths relative to
 `workspace` (GITHUB_WORKSPACE) so GitHub places them on the diff, and `::warning::` per
 warning. Values are escaped as the runner expects (%, CR, LF; and `:` `,` in properties).
 `under_github_actions(environ)` is true when GITHUB_ACTIONS=true.
@@ -24,7 +25,8 @@ def under_github_actions(environ) -> bool:
 
 
 def write_annotations(result: CheckResult, stream, workspace: str | None = None) -> None:
-    for violation in result.violations:
+    for group in result.groups():
+        violation = group.worst
         props = []
         if violation.filename:
             props.append(f"file={escape_property(display_path(violation.filename, workspace))}")
@@ -34,6 +36,9 @@ def write_annotations(result: CheckResult, stream, workspace: str | None = None)
         if violation.test:
             title += f" in {violation.test}"
         props.append(f"title={escape_property(title)}")
-        stream.write(f"::error {','.join(props)}::{escape_data(violation.message())}\n")
+        message = violation.message()
+        if group.count > 1:
+            message += f" ({group.count}×, {group.total_ms:.1f} ms in all)"
+        stream.write(f"::error {','.join(props)}::{escape_data(message)}\n")
     for warning in result.warnings:
         stream.write(f"::warning title=syscorr::{escape_data(warning)}\n")

@@ -8,6 +8,12 @@ because both sides stamp on one clock. Memory is bounded by the open state (thre
 fds, the last two iterations of each loop) plus the agent logs already read; nothing is kept per
 syscall. Syscalls of the agent itself (its setup, its log file, its module files) are dropped
 and counted in `stats.agent_syscalls`.
+
+Task names (syscorr.correlate.names): an item carries the task's name as of the moment it is
+emitted (a task step's syscalls and the step itself: as of the step's end), as shown (`Task-21
+handle_request` for a task left at asyncio's default name). A task has one name, the last one
+it had: after the run, `final_task_names()` gives it for every task, and
+`names.with_final_names(items, names)` applies it to items kept for rendering.
 """
 
 from collections import deque
@@ -26,7 +32,9 @@ from syscorr.correlate.model import (
     StepItem,
     SyscallItem,
 )
+from syscorr.correlate.names import TaskNames
 from syscorr.correlate.steps import ClosedStep, ThreadSteps
+from syscorr.correlate.usercode import CodeOrigin
 from syscorr.parse.records import Syscall
 from syscorr.parse.vocabulary import (
     CLONE_CALLS,
@@ -112,7 +120,7 @@ class AgentStream:
 
     def read_until(self, tid: int, ts: int) -> None:
         """Read until `tid` has an event at or after `ts`, or the log ends."""
-        buf = self.buffer(tid)
+        buf = self._buffers.get(tid)
         if self.done or (buf and buf[-1].ts >= ts):
             return
         buffers, submit, pid = self._buffers, _WORK_SUBMIT, self.pid
@@ -145,19 +153,18 @@ class Correlator:
         self.threads: dict[int, ThreadState] = {}
         self.pid_of: dict[int, int] = {}
         self.task_keys: dict[tuple[int, int], int] = {}  # (pid, id(task)) -> task key
-        self.task_names: dict[tuple[int, int], str] = {}  # (pid, task key) -> name
+        self.names = TaskNames(agent_logs, self._task_key)
         self.task_info: dict[tuple[int, int], wakeups.TaskMemory] = {}
         self.step_serial: dict[int, int] = {}
         self._last_task_key = 0
         self.loop_tid: dict[int, int] = {}  # pid -> its (first) loop thread
         self.selfpipe = wakeups.SelfPipe()
         self._loop_fds: dict[tuple, ThreadState] = {}  # selector fd key -> its loop's thread
-        self._pending_names: dict[int, deque] = {}
         # id(work item) -> [(ts, pid, id(task))]: who submitted executor work (ids get reused)
         self._submits: dict[int, list] = {}
         self._streams: dict[int, AgentStream] = {}
+        self._origins: dict[int, CodeOrigin] = {}
         for log in agent_logs:
-            self._pending_names[log.pid] = deque(sorted(log.task_names, key=lambda t: t.ts))
             stream = AgentStream(log, self._note_submit)
             self._streams[log.pid] = stream
             for tid in log.threads:
@@ -175,7 +182,13 @@ class Correlator:
         if state is None:
             pid = self.pid_of.setdefault(tid, tid)
             log = self.logs.get(pid)
-            steps = ThreadSteps(log.codes) if log is not None else None
+            steps = None
+            if log is not None:
+                origin = self._origins.get(pid)
+                if origin is None:
+                    origin = self._origins[pid] = CodeOrigin(log.meta.get("stdlib_dir"))
+                gap = log.meta.get("call_gap_ns")
+                steps = ThreadSteps(log.codes, origin, gap if isinstance(gap, int) else 500_000)
             stream = self._streams.get(pid)
             events = stream.buffer(tid) if stream is not None else deque()
             window = None
@@ -210,12 +223,12 @@ class Correlator:
         self._last_task_key += 1
         return self._last_task_key
 
-    def _task_name(self, pid: int, key: int, task_id: int, upto: int) -> str:
-        pending = self._pending_names.get(pid)
-        while pending and pending[0].ts <= upto:
-            named = pending.popleft()
-            self.task_names[(pid, self._task_key(pid, named.task))] = named.name
-        return self.task_names.get((pid, key), f"task@{task_id:x}")
+    def _task_name(self, pid: int, key: int, task_id: int, upto: int | None) -> str:
+        return self.names.at(pid, key, task_id, upto)
+
+    def final_task_names(self) -> dict[tuple[int, int], str]:
+        """After `run`: (pid, task key) -> the task's last name, as shown."""
+        return self.names.final()
 
     # ---- the main pass ----
 
@@ -301,6 +314,8 @@ class Correlator:
             self.task_keys[(state.pid, step.task)] = key
             memory = self.task_info.setdefault((state.pid, key), wakeups.TaskMemory())
         step.key = key
+        if step.resumed_at is not None:
+            self.names.root(state.pid, key, step.resumed_at.qualname)
         step.index = self._next_step_index(state.pid)
         if state.iteration is not None:
             state.iteration.steps += 1
@@ -312,7 +327,9 @@ class Correlator:
         step = closed.step
         pid = state.pid
         iteration = state.iteration.index if state.iteration is not None else None
+        places = ()
         if step.kind == "task":
+            places = state.steps.places_of(step)
             name = self._task_name(pid, step.key, step.task, closed.end or step.start)
             memory = self.task_info.setdefault((pid, step.key), wakeups.TaskMemory())
             wake = wakeups.explain(
@@ -327,6 +344,8 @@ class Correlator:
             memory.suspended_at = closed.chain
             memory.fds.update(step.fds)
             memory.finished = closed.ended_by in ("return", "unwind")
+            if memory.finished and closed.end is not None:
+                self.names.ended(pid, step.key, closed.end)
             if state.iteration is not None:
                 state.iteration.task_steps.append(wakeups.TaskRun(step.key, name, step.index))
             for item in step.items:
@@ -362,6 +381,8 @@ class Correlator:
             iteration,
             step.syscalls,
             wake,
+            step.nested_ns,
+            places,
         )
 
     def _is_agent_call(self, state: ThreadState, call: Syscall) -> bool:
@@ -407,6 +428,11 @@ class Correlator:
             kind = self.fds.kind(fd_key)
             self.selfpipe.note_write(state.pid, state.tid, kind, call, self.loop_tid)
         owner, task, task_name, callback = self._owner(state, open_step, call)
+        frame = caller = None
+        if open_step is not None:
+            frame = steps.innermost(call.ts)
+            if open_step.kind == "task":
+                caller = steps.caller(open_step.base_depth)
         item = SyscallItem(
             call,
             state.pid,
@@ -415,13 +441,14 @@ class Correlator:
             task_name,
             open_step.index if open_step is not None else None,
             callback,
-            steps.innermost() if steps is not None and open_step is not None else None,
+            frame,
             state.iteration.index if state.iteration is not None else None,
             is_wait,
             fd_key,
             fd_label,
             io,
             nbytes,
+            caller,
         )
         if open_step is not None and open_step.kind == "task":
             open_step.items.append(item)  # emitted when the step ends (see _close)
@@ -503,4 +530,3 @@ class Correlator:
             it.steps,
             it.timed_out,
         )
-

@@ -40,7 +40,15 @@ WAKE_BY_WAIT = frozenset({WAKE_FD, WAKE_TIMER, WAKE_THREAD})
 class Frame(NamedTuple):
     qualname: str
     filename: str
-    line: int
+    line: int  # 0 when not known (no call recorded there: never an earlier call's line)
+
+
+class Place(NamedTuple):
+    """Where part of a step's time went."""
+
+    frame: Frame  # the innermost coroutine frame then, and its line (0 when not known)
+    caller: Frame | None  # when `frame` is a library's: the innermost frame of the user's code
+    ns: int
 
 
 class Wake(NamedTuple):
@@ -69,10 +77,17 @@ class StepItem(NamedTuple):
     iteration: int | None  # loop iteration the step ran in
     syscalls: int  # syscalls made during the step
     wake: Wake | None  # what woke this task step (None for callbacks)
+    nested_ns: int = 0  # time inside other tasks' steps nested in this one (eager tasks)
+    places: tuple[Place, ...] = ()  # task steps: where the step's own time went, largest first
 
     @property
     def duration(self) -> int | None:
         return None if self.end is None else self.end - self.start
+
+    @property
+    def own_ns(self) -> int | None:
+        """The step's time without the steps nested in it: each moment is counted once."""
+        return None if self.end is None else self.end - self.start - self.nested_ns
 
 
 class SyscallItem(NamedTuple):
@@ -90,6 +105,7 @@ class SyscallItem(NamedTuple):
     fd_label: str | None  # "TCP 127.0.0.1:5000->127.0.0.1:40000", "pipe", path, ...
     io: str | None = None  # vocabulary.IO_IN / IO_OUT for calls that move payload bytes
     nbytes: int = 0  # payload bytes moved (the return value of an I/O call that succeeded)
+    caller: Frame | None = None  # `frame` is a library's: the innermost frame of the user's code
 
 
 class IterationItem(NamedTuple):

@@ -56,6 +56,8 @@ class Story:
     def where(self, frame, with_source: bool = True) -> str:
         if frame is None:
             return "an unknown place"
+        if not frame.line:  # no call recorded there: the coroutine, never a stale line
+            return f"{frame.filename.rsplit('/', 1)[-1]} ({frame.qualname})"
         text = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.line}"
         source = self.sources.line(frame) if with_source else None
         return f"{text} `{source}`" if source else text

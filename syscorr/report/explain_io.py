@@ -5,6 +5,7 @@ Contract: like explain_tasks.py, each function writes one part of the story to a
 trace has no example (a program without sockets, a trace without agent events).
 """
 
+from syscorr.analysis.findings import counts, group_findings
 from syscorr.analysis.summary import TraceSummary
 from syscorr.report.explain_facts import Facts
 from syscorr.report.fmt import clip, ms, size
@@ -198,10 +199,14 @@ def sockets(story, summary: TraceSummary, facts: Facts) -> None:
 
 
 def blocking(story, summary: TraceSummary, facts: Facts) -> None:
-    found = [f for f in summary.findings if f.kind in ("blocking-syscall", "long-step")]
+    found = [
+        g
+        for g in group_findings(summary.findings)
+        if g.kind in ("blocking-syscall", "long-step") and counts(g)
+    ]
     if not found:
         return
-    found.sort(key=lambda f: -f.duration_ns)
+    found.sort(key=lambda g: -g.worst_ns)
     story.heading("5. When a step does not come back: the blocked loop")
     story.para(
         "All of this works only while every step returns to the loop quickly. A step that "
@@ -209,11 +214,22 @@ def blocking(story, summary: TraceSummary, facts: Facts) -> None:
         "holds the thread, and with it every other task, timer and socket. In this trace:"
     )
     lines = []
-    for finding in found[:MAX_FINDINGS]:
-        who = f"task {finding.task}" if finding.task else finding.where
-        at = story.where(finding.frame) if finding.frame else "?"
-        what = f"{finding.syscall}()" if finding.syscall else "the step itself (CPU work)"
-        lines.append(f"{who} at {at}: {what} held the loop for {ms(finding.duration_ns)}")
+    for group in found[:MAX_FINDINGS]:
+        worst = group.worst
+        at = story.where(group.frame) if group.frame else "?"
+        if worst.syscall:
+            what = f"{worst.syscall}()"
+        elif worst.syscalls >= 100:
+            what = f"the step itself ({worst.syscalls} short syscalls and the work between them)"
+        else:
+            what = "the step itself (CPU work)"
+        who = worst.who if len(group.who) == 1 else f"{len(group.who)} tasks"
+        times = (
+            f", {group.count} times (worst {ms(group.worst_ns)}, {ms(group.total_ns)} in all)"
+            if group.count > 1
+            else f" for {ms(group.worst_ns)}"
+        )
+        lines.append(f"{who} at {at}: {what} held the loop{times}")
     story.evidence(lines)
     loops = list(summary.accounts.loops.values())
     if loops:

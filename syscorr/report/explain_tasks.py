@@ -93,7 +93,8 @@ def async_def(story, summary: TraceSummary, facts: Facts) -> None:
     chain = first.suspended_at
     inner = chain[0].qualname if chain else "?"
     story.para(
-        f"In this trace, task {first.name} ran the coroutine `{frame.qualname}`. Its frame "
+        f"In this trace, task {first.name.removesuffix(' ' + frame.qualname)} ran the coroutine "
+        f"`{frame.qualname}`. Its frame "
         f"began at {story.at(first.start)}, at {story.where(frame)}: Python reported PY_START, "
         f"the event for a frame that begins. The frame ran for {ms(first.duration)},"
         f"{said} then paused at {story.where(chain[-1] if chain else None)}. The pause "
@@ -260,7 +261,8 @@ def event_loop(story, summary: TraceSummary, facts: Facts) -> None:
             frame = step.resumed_at if step else None
             what = f"`{frame.qualname}`" if frame else "a coroutine"
             own = " (asyncio's own)" if frame and is_library(frame.filename) else ""
-            named.append(f"{task.name} ran {what}{own}")
+            label = task.name.removesuffix(f" {frame.qualname}") if frame else task.name
+            named.append(f"{label} ran {what}{own}")
         more = f", and {len(tasks) - MAX_TASK_NAMES} more" if len(tasks) > MAX_TASK_NAMES else ""
         story.para(
             f"The Task objects are what drive the coroutines: {len(tasks)} were created here. "

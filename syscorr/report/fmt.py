@@ -28,9 +28,11 @@ def size(n: int) -> str:
 
 
 def where(frame: Frame | None) -> str:
+    """`file.py:12 (qualname)`; `file.py (qualname)` when the line is not known (0)."""
     if frame is None:
         return ""
-    return f"{frame.filename.rsplit('/', 1)[-1]}:{frame.line} ({frame.qualname})"
+    line = f":{frame.line}" if frame.line else ""
+    return f"{frame.filename.rsplit('/', 1)[-1]}{line} ({frame.qualname})"
 
 
 def clip(text: str, limit: int) -> str:

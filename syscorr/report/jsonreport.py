@@ -13,6 +13,7 @@ syscalls, since/until; not --limit) narrow the three item arrays, never the acco
 import json
 from collections.abc import Iterable
 
+from syscorr.analysis.findings import counts, group_findings
 from syscorr.analysis.summary import TraceSummary
 from syscorr.correlate.model import Frame, IterationItem, StepItem, SyscallItem, Wake, item_time
 
@@ -62,6 +63,7 @@ def syscall_json(item: SyscallItem) -> dict:
         "step": item.step,
         "callback": item.callback,
         "frame": _frame(item.frame),
+        "caller": _frame(item.caller),
         "iteration": item.iteration,
         "loop_wait": item.is_loop_wait,
         "fd": fd,
@@ -87,6 +89,10 @@ def step_json(step: StepItem) -> dict:
         "iteration": step.iteration,
         "syscalls": step.syscalls,
         "wake": _wake(step.wake),
+        "nested_ns": step.nested_ns,
+        "places": [
+            {"frame": _frame(p.frame), "caller": _frame(p.caller), "ns": p.ns} for p in step.places
+        ],
     }
 
 
@@ -127,6 +133,37 @@ def finding_json(finding) -> dict:
         "detail": finding.detail,
         "iteration": finding.iteration,
         "log_line": finding.lineno,
+        "via": _frame(finding.via),
+        "user_code": finding.user_code,
+        "phase": finding.phase,
+        "counted": counts(finding),
+        "place_ns": finding.place_ns,
+        "traced_syscalls": finding.syscalls,
+        "tracer_ns": finding.tracer_ns,
+        "mostly_tracer": finding.mostly_tracer,
+        "restarts": finding.restarts,
+    }
+
+
+def group_json(group, processes: dict) -> dict:
+    return {
+        "kind": group.kind,
+        "pid": group.pid,
+        "process": processes.get(group.pid),
+        "phase": group.phase,
+        "counted": counts(group),
+        "frame": _frame(group.frame),
+        "via": _frame(group.via),
+        "where": group.where,
+        "who": list(group.who),
+        "syscalls": list(group.syscalls),
+        "count": group.count,
+        "total_ns": group.total_ns,
+        "worst_ns": group.worst_ns,
+        "p50_ns": group.p50_ns,
+        "first_ts": group.first_ts,
+        "user_code": group.user_code,
+        "mostly_tracer": group.mostly_tracer,
     }
 
 
@@ -200,10 +237,24 @@ def accounts_json(summary: TraceSummary) -> dict:
         }
         for loop in sorted(acc.loops.values(), key=lambda loop: (loop.pid, loop.tid))
     ]
+    processes = [
+        {
+            "pid": p.pid,
+            "parent": p.parent,
+            "command": p.command,
+            "label": p.label,
+            "syscalls": p.syscalls,
+            "has_agent": p.has_agent,
+            "tasks": p.tasks,
+        }
+        for p in sorted(acc.processes.values(), key=lambda p: p.pid)
+    ]
     return {
         "first_ts": acc.first_ts,
         "last_ts": acc.last_ts,
         "duration_ns": (acc.last_ts - acc.first_ts) if acc.first_ts and acc.last_ts else None,
+        "timed_syscalls": acc.timed_syscalls,
+        "processes": processes,
         "tasks": tasks,
         "fds": fds,
         "threads": threads,
@@ -317,6 +368,10 @@ def render(summary: TraceSummary, stream, options: dict | None = None) -> None:
     out.member("accounts", accounts_json(summary))
     out.array(
         "findings", (finding_json(f) for f in sorted(summary.findings, key=lambda f: f.ts or 0))
+    )
+    processes = summary.accounts.shown_processes()
+    out.array(
+        "finding_groups", (group_json(g, processes) for g in group_findings(summary.findings))
     )
     out.array("iterations", (iteration_json(i) for i in items if type(i) is IterationItem))
     out.array("steps", (step_json(s) for s in items if type(s) is StepItem))

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from syscorr.analysis.findings import PHASE_STARTUP, counts, group_findings, unjudged_reason
 from syscorr.analysis.summary import TraceSummary
 from syscorr.report.fmt import clip, ms, size
 
@@ -69,31 +70,118 @@ def _header(summary: TraceSummary, console: Console) -> None:
 
 
 def _findings(summary: TraceSummary, console: Console, top: int) -> None:
+    """One line per place (process, kind, file:line), the costliest first; each occurrence is
+    in --timeline and the JSON. Startup work in library code is shown apart, not counted."""
     rules = summary.rules
-    findings = sorted(summary.findings, key=lambda f: -f.duration_ns)
     console.print()
-    if not findings:
+    reason = unjudged_reason(summary.accounts)
+    if reason is not None:
+        console.print(Text("Blocking not judged: ", style="bold yellow") + Text(reason))
+        return
+    groups = group_findings(summary.findings)
+    counted = [g for g in groups if counts(g)]
+    startup = [g for g in groups if not counts(g)]
+    processes = summary.accounts.shown_processes()
+    if not counted:
         console.print(
             f"[green]No blocking found:[/] no syscall on a loop thread took ≥ {ms(rules.block_ns)}"
             f" and no step ran ≥ {ms(rules.step_ns)}."
         )
-        return
-    console.print(Text(f"Findings ({len(findings)})", style="bold red"))
-    for finding in findings[:top]:
-        line = Text("  ✗ ", style="red") + Text(finding.message())
-        console.print(line)
-        if finding.syscall:
-            console.print(
-                Text(
-                    f"      log line {finding.lineno}: "
-                    f"{finding.syscall}({clip(finding.detail, 70)})",
-                    style="dim",
-                ),
-                no_wrap=True,
-                overflow="ellipsis",
+    else:
+        times = sum(g.count for g in counted)
+        title = f"Findings ({len(counted)})"
+        if times > len(counted):
+            places = "1 place" if len(counted) == 1 else f"{len(counted)} places"
+            title = f"Findings: {places}, {times} times"
+        console.print(Text(title, style="bold red"))
+        for group in counted[:top]:
+            _group(group, console, processes)
+        if len(counted) > top:
+            console.print(f"  … and {len(counted) - top} more places (--top N shows more)")
+    if startup:
+        console.print(
+            Text(
+                "Startup (before the first accepted connection, or the loop's first wait for "
+                "I/O), in library code: not counted",
+                style="bold",
             )
-    if len(findings) > top:
-        console.print(f"  … and {len(findings) - top} more (--top N shows more)")
+        )
+        for group in startup[:top]:
+            _group(group, console, processes, mark="·")
+    _tracer_note(summary, console)
+
+
+def _group(group, console: Console, processes: dict, mark: str = "✗") -> None:
+    worst = group.worst
+    prefix = f"pid {group.pid}: " if processes else ""
+    tag = " (startup)" if group.phase == PHASE_STARTUP and mark == "✗" else ""
+    style = "red" if mark == "✗" else "dim"
+    if group.count == 1:
+        text = worst.message()
+    else:
+        what = (
+            f"loop blocked by {'/'.join(group.syscalls)}()"
+            if group.kind == "blocking-syscall"
+            else f"forbidden {'/'.join(group.syscalls)}()"
+            if group.kind == "forbidden-syscall"
+            else "step ran without yielding"
+        )
+        text = (
+            f"{what} {group.count}× at {group.where}: total {ms(group.total_ns)}, "
+            f"worst {ms(group.worst_ns)}, p50 {ms(group.p50_ns)}"
+        )
+        if group.mostly_tracer:
+            text += f" [{group.mostly_tracer} mostly tracer overhead]"
+    console.print(Text(f"  {mark} ", style=style) + Text(prefix + text + tag))
+    details = []
+    if processes:
+        label = processes.get(group.pid, "")
+        details.append(label.removeprefix(f"pid {group.pid} ").strip("()") or "process")
+    if group.count > 1:
+        details.append("in " + _who(group.who))
+    if details:
+        console.print(
+            Text("      " + "; ".join(details), style="dim"), no_wrap=True, overflow="ellipsis"
+        )
+    if worst.syscall:
+        worst_of = "worst at " if group.count > 1 else ""
+        console.print(
+            Text(
+                f"      {worst_of}log line {worst.lineno}: "
+                f"{worst.syscall}({clip(worst.detail, 70)})",
+                style="dim",
+            ),
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+
+
+def _who(who: tuple[str, ...], limit: int = 3) -> str:
+    """`tasks A, B, C (+2 more)`; callbacks and the loop named as such."""
+    tasks = [w.removeprefix("task ") for w in who if w.startswith("task ")]
+    text = ", ".join(tasks[:limit]) if len(tasks) == len(who) else ", ".join(who[:limit])
+    if len(tasks) == len(who):
+        text = ("tasks " if len(tasks) > 1 else "task ") + text
+    more = len(who) - limit
+    return text + (f" (+{more} more)" if more > 0 else "")
+
+
+def _tracer_note(summary: TraceSummary, console: Console) -> None:
+    probes = sorted(
+        log.meta["probe_close_ns"]
+        for log in summary.loaded.agent_logs
+        if isinstance(log.meta.get("probe_close_ns"), int)
+    )
+    if not probes or not summary.findings:
+        return
+    cost = probes[len(probes) // 2]
+    console.print(
+        Text(
+            f"  durations include the tracer: each recorded syscall cost ≈{ms(cost)} in this "
+            "run (probed at start; ≈1 µs untraced)",
+            style="dim",
+        )
+    )
 
 
 def _loops(summary: TraceSummary, console: Console) -> None:
@@ -120,9 +208,12 @@ def _tasks(summary: TraceSummary, console: Console, top: int) -> None:
     tasks = sorted(summary.accounts.tasks.values(), key=lambda t: (-t.running_ns, t.key))
     if not tasks:
         return
+    processes = summary.accounts.shown_processes()
+    columns = (("pid", "right"),) if processes else ()
     table = _table(
         "Tasks",
         (
+            *columns,
             ("task", "left"),
             ("steps", "right"),
             ("running", "right"),
@@ -138,6 +229,7 @@ def _tasks(summary: TraceSummary, console: Console, top: int) -> None:
             f"{cause} ×{n}" for cause, n in sorted(task.wakes.items(), key=lambda kv: -kv[1])
         )
         table.add_row(
+            *((str(task.pid),) if processes else ()),
             task.name,
             str(task.steps),
             ms(task.running_ns),

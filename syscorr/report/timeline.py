@@ -69,7 +69,7 @@ class TimelineFilter:
         if kind is SyscallItem:
             if self.syscalls and item.call.name not in self.syscalls:
                 return False
-            if self.tasks and item.task_name not in self.tasks:
+            if self.tasks and not _named(item.task_name, self.tasks):
                 return False
             if self.fds and (item.fd_key is None or item.fd_key[1] not in self.fds):
                 return False
@@ -77,7 +77,7 @@ class TimelineFilter:
         if kind is StepItem:
             if self.syscalls or self.fds:
                 return False
-            return not self.tasks or item.name in self.tasks
+            return not self.tasks or _named(item.name, self.tasks)
         if kind is IterationItem:
             if self.tasks or self.syscalls:
                 return False
@@ -93,6 +93,11 @@ class TimelineFilter:
         if self.since_s is not None and t < self.since_s:
             return False
         return self.until_s is None or t <= self.until_s
+
+
+def _named(shown: str | None, wanted: frozenset[str]) -> bool:
+    """`--task Task-21` also finds the task shown as `Task-21 handle_request`."""
+    return shown is not None and (shown in wanted or shown.split(" ", 1)[0] in wanted)
 
 
 def _events(items):

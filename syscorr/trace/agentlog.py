@@ -79,6 +79,7 @@ class AgentEvent(NamedTuple):
     code: int  # code id (key of AgentLog.codes), or name id for CALLBACK_START
     offset: int  # bytecode offset of the event (instruction offset for CALL/YIELD)
     seq: int  # position in the log, to break timestamp ties by stream order
+    span: int = 0  # CALL: how long (µs) no other event followed it (0 unknown: older logs)
 
 
 class CodeInfo(NamedTuple):
@@ -211,9 +212,9 @@ def _walk(data: mmap.mmap, log: "_LogBuilder") -> Iterator[AgentEvent]:
                 if run == 0:
                     break  # an unknown kind or a torn event: damage
                 chunk = data[pos : pos + run * size]
-                for kind, _f, _r, tid, ts, task, code, offset in iter_unpack(chunk):
+                for kind, flags, reserved, tid, ts, task, code, offset in iter_unpack(chunk):
                     # a plain int: comparisons with EventKind work, and hashing it is cheap
-                    yield AgentEvent(kind, tid, ts, task, code, offset, seq)
+                    yield AgentEvent(kind, tid, ts, task, code, offset, seq, flags << 16 | reserved)
                     seq += 1
                 pos += run * size
                 log.event_count = seq
