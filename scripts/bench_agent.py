@@ -5,8 +5,14 @@ Usage: python scripts/bench_agent.py [--runs 5] [--clients 10] [--rounds 2000] [
 
 Runs fixtures/apps/echo.py plain, under the agent, and under the agent without call sites
 (SYSCORR_CALL_SITES=0), alternating the three so that drift in machine load hits them alike,
-and prints the median wall time of each and its ratio to the plain run (goal: <= 1.3x).
-It finds a Python 3.12+ itself (pyenv, then PATH) and needs nothing but the standard library.
+and prints for each the median wall time with its spread (min-max over the runs) and the
+median of its per-round ratio to the plain run of the same round, with that ratio's spread
+(goal: <= 1.3x). Then `syscorr run --backend strace` against plain `strace -f` with the same
+flags, the same way (scripts/bench_backends.py compares the backends).
+It finds a Python 3.12+ itself (pyenv, then PATH) and needs nothing but the standard library
+for the agent part; the `syscorr run` part uses the checkout's .venv when there is one, else
+any interpreter that imports this checkout's syscorr with its dependencies (it says so and
+skips that part when there is none).
 """
 
 import argparse
@@ -59,7 +65,7 @@ def timed_run(python, app_args, agent_env=None):
 
 
 def compare_agent_with_plain(python, app_args, runs):
-    """Median seconds per configuration, runs interleaved: {name: median}."""
+    """Seconds per configuration, one sample per round, rounds interleaved: {name: [s, ...]}."""
     configurations = {
         "plain": None,
         "agent": {},
@@ -70,20 +76,29 @@ def compare_agent_with_plain(python, app_args, runs):
     for _ in range(runs):
         for name, agent_env in configurations.items():
             times[name].append(timed_run(python, app_args, agent_env))
-    return {name: statistics.median(samples) for name, samples in times.items()}
+    return times
 
 
-def syscorr_python():
-    """An interpreter that can import syscorr (the project's .venv, else this one)."""
-    for candidate in (ROOT / ".venv" / "bin" / "python", Path(sys.executable)):
-        probe = subprocess.run([str(candidate), "-c", "import syscorr"], capture_output=True)
-        if candidate.exists() and probe.returncode == 0:
-            return str(candidate)
-    return None
+def syscorr_python(candidate_python):
+    """An interpreter that imports this checkout's syscorr and its dependencies, with the
+    environment to run it in: the project's .venv, this interpreter, or the 3.12+ found (with
+    the checkout on PYTHONPATH). None when there is none."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+    ))  # fmt: skip
+    probe_code = "import syscorr.cli.app, psutil"
+    for candidate in (ROOT / ".venv" / "bin" / "python", Path(sys.executable), candidate_python):
+        if not Path(candidate).exists():
+            continue
+        probe = subprocess.run([str(candidate), "-c", probe_code], capture_output=True, env=env)
+        if probe.returncode == 0:
+            return str(candidate), env
+    return None, env
 
 
-def plain_strace_argv(syscorr_py, target, log_path):
-    """The exact strace argv `syscorr run` would use (same syscall set and flags), no agent."""
+def plain_strace_argv(syscorr_py, env, target, log_path):
+    """The strace argv `syscorr run` would use (same syscall set and flags), no agent, the log
+    written by strace itself."""
     code = (
         "import json, sys; from pathlib import Path;"
         "from syscorr.capture.strace import StraceBackend;"
@@ -99,13 +114,28 @@ def plain_strace_argv(syscorr_py, target, log_path):
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
-    return json.loads(out.stdout)
+    argv = json.loads(out.stdout)
+    # plain strace writes its log itself (syscorr's goes through capture/logsink.py)
+    plain = []
+    skip = 0
+    for i, word in enumerate(argv):
+        if skip:
+            skip -= 1
+            continue
+        if word == "-E":
+            skip = 1
+            continue
+        if i and argv[i - 1] == "-o":
+            word = str(log_path)
+        plain.append(word)
+    return plain
 
 
-def timed_command(argv):
+def timed_command(argv, env=None):
     start = time.perf_counter()
-    result = subprocess.run(argv, capture_output=True)
+    result = subprocess.run(argv, capture_output=True, env=env)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"bench_agent: {argv[:3]}... failed: {result.stderr[-500:]!r}")
@@ -114,34 +144,65 @@ def timed_command(argv):
 
 def compare_syscorr_run_with_strace(python, app_args, runs):
     """`syscorr run` (strace + agent) against plain `strace -f` with the same syscall set and
-    flags (goal <= 1.15x): {name: median seconds}, runs interleaved."""
-    syscorr_py = syscorr_python()
-    if syscorr_py is None or shutil.which("strace") is None:
-        print("(skipping syscorr run vs strace: needs strace and an importable syscorr)")
+    flags (goal <= 1.15x): {name: [seconds per round]}, rounds interleaved."""
+    if shutil.which("strace") is None:
+        print("(skipping syscorr run vs strace -f: strace is not installed)")
+        return None
+    syscorr_py, env = syscorr_python(python)
+    if syscorr_py is None:
+        print(
+            "(skipping syscorr run vs strace -f: no interpreter here imports syscorr with its "
+            "dependencies; run `scripts/bootstrap.sh` or `pip install -e .` first)"
+        )
         return None
     target = [python, str(ECHO), *app_args]
     times = {"strace -f": [], "syscorr run": []}
     with tempfile.TemporaryDirectory(prefix="syscorr-bench-") as tmp:
-        strace_argv = plain_strace_argv(syscorr_py, target, Path(tmp) / "plain.log")
+        strace_argv = plain_strace_argv(syscorr_py, env, target, Path(tmp) / "plain.log")
         for i in range(runs + 1):
             plain = timed_command(strace_argv)
             out = Path(tmp) / f"run{i}"
             traced = timed_command(
-                [syscorr_py, "-m", "syscorr", "run", "-q", "-o", str(out), "--", *target]
+                [
+                    syscorr_py,
+                    "-m",
+                    "syscorr",
+                    "run",
+                    "-q",
+                    "--backend",
+                    "strace",
+                    "-o",
+                    str(out),
+                    "--",
+                    *target,
+                ],
+                env,  # fmt: skip
             )
             shutil.rmtree(out)
             if i:  # the first pair warms caches
                 times["strace -f"].append(plain)
                 times["syscorr run"].append(traced)
-    return {name: statistics.median(samples) for name, samples in times.items()}
+    return times
 
 
-def print_medians(title, medians, baseline, goal):
+def print_comparison(title, times, baseline, goal):
+    """Median and spread (min-max) of each configuration's seconds, and of its ratio to the
+    baseline measured in the same round."""
     print(title)
-    for name, median in medians.items():
-        ratio = median / medians[baseline]
-        mark = "" if name == baseline else f"  {'ok' if ratio <= goal else 'over'} goal {goal}x"
-        print(f"  {name:<32} median {median:7.3f} s   {ratio:5.2f}x{mark}")
+    for name, samples in times.items():
+        line = (
+            f"  {name:<30} median {statistics.median(samples):7.3f} s "
+            f"(min {min(samples):.3f}, max {max(samples):.3f})"
+        )
+        if name != baseline:
+            ratios = [t / b for t, b in zip(samples, times[baseline], strict=True)]
+            ratio = statistics.median(ratios)
+            mark = "ok" if ratio <= goal else "over"
+            line += (
+                f"   {ratio:5.2f}x (per-round {min(ratios):.2f}-{max(ratios):.2f}x)  "
+                f"{mark} goal {goal}x"
+            )
+        print(line)
 
 
 def main():
@@ -154,12 +215,12 @@ def main():
     python = opts.python or find_python()
     app_args = ["--clients", str(opts.clients), "--rounds", str(opts.rounds), "--quiet"]
     version = subprocess.run([python, "-VV"], capture_output=True, text=True).stdout.strip()
-    print(f"echo.py {' '.join(app_args)}, {opts.runs} runs each, {python} ({version})")
-    medians = compare_agent_with_plain(python, app_args, opts.runs)
-    print_medians("agent alone:", medians, "plain", GOAL)
+    print(f"echo.py {' '.join(app_args)}, {opts.runs} rounds, {python} ({version})")
+    times = compare_agent_with_plain(python, app_args, opts.runs)
+    print_comparison("agent alone:", times, "plain", GOAL)
     traced = compare_syscorr_run_with_strace(python, app_args, opts.runs)
     if traced is not None:
-        print_medians("syscorr run vs strace -f:", traced, next(iter(traced)), 1.15)
+        print_comparison("syscorr run vs strace -f:", traced, "strace -f", 1.15)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,11 @@ NET = (
     "trace=epoll_wait,epoll_pwait,epoll_ctl,sendto,recvfrom,connect,accept4,getsockname,exit_group"
 )
 THREADS = "trace=epoll_wait,sendto,recvfrom,connect,accept4,clone3,exit_group"
+# every call the fd table learns a socket's addresses from (-y and no decoding: issue 13)
+SOCKETS = (
+    "trace=socket,socketpair,bind,listen,connect,accept4,getsockname,getpeername,sendto,"
+    "recvfrom,close,exit_group"
+)
 ECHO = ["echo.py", "--clients", "2", "--rounds", "2", "--quiet"]
 
 SUPERSEDE_APP = """import asyncio, os
@@ -58,6 +63,8 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
     "T_ns": (["-f", "--syscall-times=ns", "-e", NET], ECHO),
     "y": (["-f", "-y", "-e", NET], ECHO),
     "yy": (["-f", "-yy", "-e", NET], ECHO),
+    "sockets_y": (["-f", "-y", "-e", SOCKETS], ECHO),
+    "sockets_yy": (["-f", "-yy", "-e", SOCKETS], ECHO),
     "threads_yy": (["-f", "-yy", "-T", "-e", THREADS], ["to_thread.py"]),
     "x": (["-f", "-x", "-e", "trace=sendto,recvfrom,read", "-e", "read=none"], ECHO),
     "xx": (["-f", "-xx", "-e", "trace=sendto,recvfrom,connect"], ECHO),

@@ -205,7 +205,8 @@ def test_sigkill_keeps_every_record_written_before_it(python, tmp_path):
     log = only_log(tmp_path)
     assert log.end is None and log.damaged == 0
     size = os.path.getsize(glob.glob(str(tmp_path / "agent-*.bin"))[0])
-    assert size >= 1 << 20 and size & (size - 1) == 0  # the mapping's size: never truncated
+    mapped = size - 4096  # the mapping's size and the tail after it: never truncated
+    assert mapped >= 1 << 20 and mapped & (mapped - 1) == 0
     steps = kinds_by_code(log)
     assert steps["spin", EventKind.PY_RESUME] >= 400 - 2
     assert steps["spin", EventKind.PY_RETURN] == 2
@@ -758,6 +759,63 @@ def test_a_full_disk_stops_the_agent_not_the_program(python, tmp_path, small_dis
     assert (result.returncode, result.stdout, result.stderr) == (0, b"done\n", b"")
     log = only_log(small_disk)
     assert log.damaged == 0 and len(log.events) > 20000  # what fitted is all there
+    assert any("could not grow" in e for e in log.errors), log.errors  # and why it stopped
+    assert log.end["lost_events"] > 0
+
+
+CLOSES_INHERITED_FDS = """
+import asyncio, os, sys
+
+os.closerange(3, 1024)  # as a daemon does: the agent's log descriptor goes too
+files = [os.open(f"user{i}.txt", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600) for i in range(4)]
+for fd in files:
+    os.write(fd, b"precious")
+late = open("late.txt", "w")  # buffered, never closed: flushed at interpreter shutdown
+late.write("written at shutdown")
+
+async def spin():
+    for _ in range(40000):  # far more than the first MiB of the agent log holds
+        await asyncio.sleep(0)
+
+asyncio.run(spin())
+damaged = []
+for fd in files:
+    os.lseek(fd, 0, os.SEEK_SET)
+    if os.fstat(fd).st_size != 8 or os.read(fd, 100) != b"precious":
+        damaged.append(fd)
+print("damaged", damaged) if damaged else print("intact")
+"""
+
+
+def test_a_program_that_closes_inherited_fds_keeps_its_files_intact(python, tmp_path):
+    """The agent's log descriptor, closed by the program and reused for the program's own
+    files, is never grown, truncated or closed: the log stops, says why, and counts the loss."""
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    (plain_dir / "p.py").write_text(CLOSES_INHERITED_FDS)
+    plain = subprocess.run([python, "p.py"], cwd=plain_dir, capture_output=True, timeout=60)
+    program = tmp_path / "closer.py"
+    program.write_text(CLOSES_INHERITED_FDS)
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SYSCORR_", "PYTHON"))}
+    full_env.update(PYTHONPATH=str(INJECT), SYSCORR_AGENT_DIR=str(agent_dir))
+    traced = subprocess.run(
+        [python, str(program)], cwd=tmp_path, env=full_env, capture_output=True, timeout=60
+    )
+    assert (traced.returncode, traced.stdout, traced.stderr) == (0, b"intact\n", b"")
+    assert (plain.returncode, plain.stdout, plain.stderr) == (0, b"intact\n", b"")
+    for i in range(4):
+        assert (tmp_path / f"user{i}.txt").read_bytes() == b"precious"
+    assert (tmp_path / "late.txt").read_text() == "written at shutdown"
+    log = only_log(agent_dir)
+    assert log.damaged == 0 and len(log.events) > 20000  # what fitted in the first MiB
+    assert any("closed the agent log's descriptor" in e for e in log.errors), log.errors
+    assert log.end["log_fd_lost"] is True and log.end["lost_events"] > 10000
+    from syscorr.trace.load import agent_log_problems
+
+    (problem,) = agent_log_problems(log)
+    assert f"({log.end['lost_events']:,} events)" in problem
 
 
 INSTALLED = """

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -25,11 +26,17 @@ def test_echo_run_writes_a_private_trace(tmp_path):
     assert stat.S_IMODE((out / "agent").stat().st_mode) == 0o700
     assert stat.S_IMODE((out / "strace.log").stat().st_mode) == 0o600
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["exit"] == {"code": 0, "signal": None, "interrupted_by": None}
+    assert meta["exit"] == {
+        "code": 0,
+        "signal": None,
+        "interrupted_by": None,
+        "pid": meta["exit"]["pid"],
+    }
     assert meta["backend"]["name"] == "strace"
     assert meta["clocks"]["end"]["realtime_ns"] > meta["clocks"]["start"]["realtime_ns"]
     log = (out / "strace.log").read_text()
-    assert "epoll_wait(" in log and "<TCP:[127.0.0.1:" in log
+    assert "epoll_wait(" in log and "<socket:[" in log  # -y: paths and socket inodes
+    assert "<TCP:[" not in log  # not -yy: its cost grows with the square of open sockets
     assert "+++ exited with 0 +++" in log
     assert b"trace in" in proc.stderr and b"Traceback" not in proc.stderr
 
@@ -184,3 +191,36 @@ def test_error_trace_dir_not_writable(tmp_path):
     line = _one_line_error(run_syscorr("run", "-o", str(tmp_path), str(APPS / "seed.py")))
     assert "not empty" in line
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+INHERITS_A_SOCKET = """
+import asyncio, socket
+async def main():
+    listener = socket.socket(fileno=3)  # passed by the parent, as socket activation does
+    listener.setblocking(False)
+    client = socket.create_connection(listener.getsockname())
+    conn, _ = await asyncio.get_running_loop().sock_accept(listener)
+    await asyncio.get_running_loop().sock_sendall(conn, b"hi")
+    print(client.recv(10).decode())
+asyncio.run(main())
+"""
+
+
+def test_an_inherited_socket_reaches_the_program_and_is_labelled(tmp_path):
+    program = tmp_path / "inherits.py"
+    program.write_text(INHERITS_A_SOCKET)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port, fd = listener.getsockname()[1], listener.fileno()
+    out = tmp_path / "t"
+    argv = syscorr_cmd("run", "-q", "-o", str(out), "--", sys.executable, str(program))
+    with listener:  # syscorr gets it as fd 3 (in the child only: pytest holds this one)
+        proc = subprocess.run(
+            argv, pass_fds=(3, fd), preexec_fn=lambda: os.dup2(fd, 3), capture_output=True,
+            timeout=120,
+        )  # fmt: skip
+    assert (proc.returncode, proc.stdout) == (0, b"hi\n"), proc.stderr
+    inherited = json.loads((out / "meta.json").read_text())["inherited_fds"]
+    assert inherited["3"] == {"kind": "TCP", "local": f"127.0.0.1:{port}"}
+    report = run_syscorr("report", "--format", "json", str(out))
+    labels = {fd["label"] for fd in json.loads(report.stdout)["accounts"]["fds"]}
+    assert any(label.startswith(f"TCP 127.0.0.1:{port}->127.0.0.1:") for label in labels), labels

@@ -2,8 +2,13 @@
 on close and reuse, labels that improve as a socket connects, fds returned by calls, fd pairs,
 dup, fork."""
 
+import re
+from pathlib import Path
+
 from syscorr.correlate.fdtable import FdTable
 from syscorr.parse import parse_strace
+from syscorr.parse.fds import Address
+from syscorr.parse.records import Syscall
 
 PID = 100
 
@@ -112,3 +117,103 @@ def test_calls_without_an_fd_argument_have_none():
         None,
     )
     assert observe(table, "close(-1) = -1 EBADF (Bad file descriptor)") == (None, None)
+
+
+# ---- labels without -yy: real strace 6.1 output (scripts/capture_fixtures.py: sockets_*) ----
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "strace"
+# `7<TCP:[127.0.0.1:1->127.0.0.1:2]>`, `5</path>`, `4<socket:[123]>`: what -y/-yy add to a number
+DECORATION = re.compile(r"(\d+)<[^\[<>]*(?:\[[^\]]*\])?>")
+DATA_CALLS = ("sendto", "recvfrom")
+
+
+def labels_of(lines) -> list[tuple[int, str, str, str]]:
+    """(line number, call, label, kind) of each data call, through one FdTable."""
+    table, found = FdTable(), []
+    for record in parse_strace(lines):
+        if not isinstance(record, Syscall):
+            continue
+        key, label = table.observe(PID, record)  # one process: the echo app
+        if record.name in DATA_CALLS:
+            found.append((record.lineno, record.name, label, table.kind(key)))
+    return found
+
+
+def test_without_fd_decoding_sockets_get_the_labels_yy_gives():
+    """The same real -yy log, its decorations stripped (what strace prints without -y): the
+    facts in the calls (socket, bind, connect, accept4, getsockname) give every send and receive
+    the label strace's -yy text gave it."""
+    lines = (FIXTURES / "sockets_yy.log").read_text().splitlines(keepends=True)
+    stripped = [DECORATION.sub(r"\1", line) for line in lines]
+    assert "<" not in "".join(stripped).replace("<unfinished", "").replace("<...", "")
+    decoded, facts = labels_of(lines), labels_of(stripped)
+    assert len(decoded) >= 10 and all(
+        label.startswith("TCP 127.0.0.1:") for *_, label, _ in decoded
+    )
+    assert [(n, c, label) for n, c, label, _ in facts] == [
+        (n, c, label) for n, c, label, _ in decoded
+    ]
+
+
+def test_with_y_sockets_get_connected_labels_and_kinds():
+    """-y prints `7<socket:[inode]>`: the kind comes from socket(), the addresses from the calls,
+    and both ends of each connection name each other."""
+    found = labels_of((FIXTURES / "sockets_y.log").read_text().splitlines(keepends=True))
+    assert len(found) >= 10
+    ends = set()
+    for _, _, label, kind in found:
+        assert kind == "TCP" and re.fullmatch(r"TCP 127\.0\.0\.1:\d+->127\.0\.0\.1:\d+", label)
+        ends.add(tuple(label[4:].split("->")))
+    assert all((remote, local) in ends for local, remote in ends)
+
+
+def test_the_self_pipe_is_a_unix_socket_without_yy():
+    table = FdTable()
+    observe(
+        table,
+        "socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0, [4<socket:[77]>, 5<socket:[78]>]) = 0",
+    )
+    key, label = observe(table, 'sendto(5<socket:[78]>, "\\0", 1, 0, NULL, 0) = 1')
+    assert table.kind(key) == "UNIX-STREAM" and label == "UNIX-STREAM"
+
+
+def test_a_backend_without_strace_text_reports_facts():
+    """What an eBPF backend knows: fds, socket families, addresses at bind/connect/accept."""
+    table = FdTable()
+    listener = table.socket(PID, 6, "AF_INET", "SOCK_STREAM")
+    table.bound(PID, 6, Address("127.0.0.1", 5000))
+    conn = table.accepted(PID, 6, 9, Address("127.0.0.1", 40000))
+    assert table.label(listener) == "TCP 127.0.0.1:5000"
+    assert table.label(conn) == "TCP 127.0.0.1:5000->127.0.0.1:40000" and table.kind(conn) == "TCP"
+    client = table.socket(PID, 7, "AF_INET6", "SOCK_STREAM|SOCK_NONBLOCK")
+    table.connected(PID, 7, Address("::1", 80))
+    table.bound(PID, 7, Address("::1", 41000))
+    assert table.label(client) == "TCPv6 [::1]:41000->[::1]:80"
+    pipe = table.opened(PID, 3, "pipe")
+    assert table.closed(PID, 3) == pipe and table.used(PID, 3) != pipe  # a new generation
+    dup = table.duplicated(PID, 9, 1)
+    assert table.label(dup) == table.label(conn)
+    unix = table.socket(PID, 11, "AF_UNIX", "SOCK_DGRAM")
+    table.connected(PID, 11, path="/run/log.sock")
+    assert table.label(unix) == "UNIX-DGRAM /run/log.sock"
+
+
+def test_files_get_their_path_without_y():
+    table = FdTable()
+    key, label = observe(table, 'openat(AT_FDCWD, "/etc/hosts", O_RDONLY|O_CLOEXEC) = 3')
+    assert label == "/etc/hosts" and table.kind(key) == "file"
+    assert observe(table, "epoll_create1(EPOLL_CLOEXEC) = 4")[1] == "anon_inode:eventpoll"
+
+
+def test_inherited_fds_seed_the_first_process():
+    """meta.json's inherited_fds (read from /proc before the program started): an inherited
+    listening socket labels the connections accepted from it."""
+    table = FdTable({"3": {"kind": "TCP", "local": "127.0.0.1:8080"}, "1": {"kind": "pipe"}})
+    key, label = observe(
+        table,
+        "accept4(3<socket:[9]>, {sa_family=AF_INET, sin_port=htons(50000), "
+        'sin_addr=inet_addr("127.0.0.1")}, [16], SOCK_CLOEXEC) = 7<socket:[10]>',
+    )
+    assert label == "TCP 127.0.0.1:8080->127.0.0.1:50000" and table.kind(key) == "TCP"
+    assert observe(table, 'write(1, "x", 1) = 1')[1] == "pipe"
+    assert observe(table, 'write(1, "x", 1) = 1', pid=PID + 1)[1] == "fd"  # only the first

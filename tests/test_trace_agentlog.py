@@ -22,8 +22,8 @@ INJECT = Path(agentlog.__file__).parent.parent / "agent" / "inject"
 FORMAT_NAMES = [
     "MAGIC", "FORMAT_VERSION", "HEADER_FORMAT", "EVENT_FORMAT", "RECORD_HEAD_FORMAT",
     "RECORD_ALIGN", "REC_META", "REC_CODE", "REC_NAME", "REC_TASK_NAME", "REC_THREAD",
-    "REC_ERROR", "REC_END", "CODE_FORMAT", "LINE_FORMAT", "NAME_FORMAT", "TASK_NAME_FORMAT",
-    "THREAD_FORMAT", "ERROR_FORMAT",
+    "REC_ERROR", "REC_END", "REC_PAD", "CODE_FORMAT", "LINE_FORMAT", "NAME_FORMAT",
+    "TASK_NAME_FORMAT", "THREAD_FORMAT", "ERROR_FORMAT",
 ]  # fmt: skip
 
 
@@ -108,7 +108,7 @@ def test_unclosed_log_reads_up_to_the_first_zero(tmp_path):
     writer = write_sample(tmp_path)  # never closed: as after SIGKILL, the sparse tail stays
     log = read_agent_log(writer.path)
     assert len(log.events) == 2 and log.damaged == 0 and log.end is None
-    assert os.path.getsize(writer.path) == 1 << 16
+    assert os.path.getsize(writer.path) == (1 << 16) + writer_mod.TAIL_SIZE
 
 
 def test_growing_the_map_keeps_every_record(tmp_path):

@@ -82,7 +82,9 @@ def summarize(
     agent_meta = {log.pid: log.meta for log in loaded.agent_logs}
     collector = FindingCollector(rules, agent_meta)
     parse_stats = ParseStats()
-    correlator = Correlator(loaded.agent_logs, loaded.ignore_paths())
+    correlator = Correlator(
+        loaded.agent_logs, loaded.ignore_paths(), loaded.meta.get("inherited_fds")
+    )
     kept: list = []
     count = 0
     for item in correlator.run(loaded.records(parse_stats)):

@@ -11,6 +11,7 @@ import shlex
 from syscorr.capture.runner import RunOutcome
 from syscorr.errors import SyscorrError
 from syscorr.trace.agentlog import read_agent_log
+from syscorr.trace.load import agent_log_problems, capture_problems
 
 
 def _count_lines(path) -> int:
@@ -32,10 +33,16 @@ def describe_outcome(outcome: RunOutcome) -> str:
         count = f"{_count_lines(trace.syscall_log)} syscall lines"
     agents = trace.agent_logs()
     where = os.path.relpath(trace.path) if not trace.path.is_absolute() else str(trace.path)
-    if outcome.signal is not None:
+    if outcome.tracer_died:
+        ended = "the tracer died"
+    elif outcome.signal is not None:
         ended = f"killed by {outcome.meta['exit'].get('signal_name', outcome.signal)}"
-    else:
+    elif outcome.returncode is not None:
         ended = f"exit {outcome.returncode}"
+    else:
+        ended = "exit status unknown"
+    if outcome.timed_out:
+        ended = f"timed out after {outcome.meta['wait']['timeout_s']:g} s, {ended}"
     text = [
         f"syscorr: {ended}; trace in {where} ({count}, "
         f"{len(agents)} agent log{'s' if len(agents) != 1 else ''}); "
@@ -43,14 +50,14 @@ def describe_outcome(outcome: RunOutcome) -> str:
     ]
     if backend.get("chosen_because"):
         text[0] += f"; {backend['chosen_because']}"
+    text += [f"syscorr: warning: {problem}" for problem in capture_problems(outcome.meta)]
     for path in agents:
         try:
             log = read_agent_log(path, events=False)
         except SyscorrError as err:
             text.append(f"syscorr: warning: {err}")
             continue
-        for error in log.errors:
-            text.append(f"syscorr: warning: agent in pid {log.pid}: {error}")
+        text.extend(f"syscorr: warning: {problem}" for problem in agent_log_problems(log))
     if outcome.meta.get("target_python") and not agents:
         text.append(
             "syscorr: warning: the target is a Python program but wrote no agent log: "

@@ -20,7 +20,7 @@ HELP = """Turn a strace or dtruss log you recorded yourself into a trace.
 
 \b
 Examples:
-  strace -f -tt -T -yy -o app.log python app.py && syscorr import app.log
+  strace -f -tt -T -y -o app.log python app.py && syscorr import app.log
   strace -ff -ttt -o out python app.py && syscorr import out.*
   sudo dtruss -f python app.py 2> dt.log && syscorr import dt.log
   sudo dtrace -q -s "$(python -m syscorr.capture.dtrace)" -o dt.log -c 'python3 app.py'

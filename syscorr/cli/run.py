@@ -32,6 +32,14 @@ summary after the run says which it took and why ($SYSCORR_BACKEND sets the defa
 The trace goes to .syscorr/<time>-<name>/ (or -o DIR), private to you (mode 0700): it holds
 the raw syscall log, one agent log per Python process and meta.json. The program's output,
 exit code and signals are its own; syscorr's one-line summary goes to stderr afterwards.
+
+\b
+Signals: Ctrl-C and Ctrl-\\ reach the program as without syscorr;
+SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to syscorr, to its process
+group or by timeout(1) reach the program once.
+Exit status: the program's own (syscorr dies by the program's signal);
+124 after --timeout; 2 when syscorr or the tracer failed (if strace
+dies, the trace is cut short and says so).
 """
 
 CONTEXT = {"allow_interspersed_args": False, "ignore_unknown_options": True}
@@ -77,6 +85,26 @@ def run(
             help="Record the line of each call in coroutine bodies (finds the blocking line)."
         ),
     ] = True,
+    wait: Annotated[
+        str,
+        typer.Option(
+            "--wait",
+            metavar="main|children",
+            help="Return when the program ends (main: processes it started and left running "
+            "are named, and stay traced until they end) or when every process it started has "
+            "ended too (children). Ctrl-C or SIGTERM always stops the wait.",
+        ),
+    ] = "main",
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0.001,
+            metavar="SECONDS",
+            help="After SECONDS, send the program SIGTERM (SIGKILL 5 s later) and exit 124, "
+            "as timeout(1) does; with --wait children, every traced process.",
+        ),
+    ] = None,
     backend: Annotated[
         str,
         typer.Option(
@@ -106,8 +134,11 @@ def run(
     from syscorr.capture import runner, syscall_sets
     from syscorr.capture.backend import CaptureOptions
     from syscorr.capture.ebpf import EbpfBackend, choose
+    from syscorr.capture.supervise import WaitPolicy
 
     try:
+        if wait not in ("main", "children"):
+            raise UsageError(f"--wait {wait!r}: use main (the default) or children")
         set_name, names = syscall_sets.resolve(syscalls)
         options = CaptureOptions(names, set_name, string_limit, seccomp)
         if ebpf_buffer_mb & (ebpf_buffer_mb - 1):
@@ -118,9 +149,10 @@ def run(
             if string_limit > DATA_MAX:
                 print(f"syscorr: note: the eBPF backend keeps at most {DATA_MAX} bytes per call "
                       f"(-s {string_limit} asked for more)", file=sys.stderr)  # fmt: skip
-        outcome = runner.run_traced(
-            runner.RunRequest(list(argv), tracer, options, output, call_sites, why)
+        request = runner.RunRequest(
+            list(argv), tracer, options, output, call_sites, WaitPolicy(wait, timeout), why
         )
+        outcome = runner.run_traced(request)
     except SyscorrError as err:
         fail(err)
     if not quiet:

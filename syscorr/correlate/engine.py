@@ -145,9 +145,14 @@ class AgentStream:
 
 
 class Correlator:
-    def __init__(self, agent_logs: list[AgentLog], ignore_paths: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        agent_logs: list[AgentLog],
+        ignore_paths: tuple[str, ...] = (),
+        inherited_fds: dict | None = None,
+    ) -> None:
         self.logs = {log.pid: log for log in agent_logs}
-        self.fds = FdTable()
+        self.fds = FdTable(inherited_fds)
         self.stats = CorrelationStats()
         self.ignore_paths = tuple(p for p in ignore_paths if p)
         self.threads: dict[int, ThreadState] = {}
@@ -472,7 +477,8 @@ class Correlator:
                 if io is not None:
                     open_step.io.append((name, fd_key, nbytes))
         if fd_key is not None and io == IO_OUT:
-            self.selfpipe.note_write(state.pid, state.tid, fd_key, call, self.loop_tid)
+            kind = self.fds.kind(fd_key)
+            self.selfpipe.note_write(state.pid, state.tid, kind, call, self.loop_tid)
         owner, task, task_name, callback = self._owner(state, open_step, call)
         frame = caller = None
         if open_step is not None:

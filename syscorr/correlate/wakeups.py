@@ -67,8 +67,10 @@ class SelfPipe:
         if name.endswith("_read_from_self"):
             self.read_fds.setdefault(pid, set()).update(key[1] for key in fds)
 
-    def note_write(self, pid: int, tid: int, fd_key, call, loop_tid: dict) -> None:
-        if loop_tid.get(pid) not in (None, tid) and call.retval == 1 and "UNIX" in call.args:
+    def note_write(self, pid: int, tid: int, fd_kind: str, call, loop_tid: dict) -> None:
+        """A write by another thread than the loop's, of one byte to a UNIX socket (the fd
+        table's kind: `-y` or eBPF traces have no socket text to look at)."""
+        if loop_tid.get(pid) not in (None, tid) and call.retval == 1 and fd_kind[:4] == "UNIX":
             self.last_poke[pid] = (tid, call.ts or 0)
 
 

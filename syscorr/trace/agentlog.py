@@ -39,6 +39,7 @@ REC_TASK_NAME = 67  # payload: TASK_NAME_FORMAT (task id, ts), utf-8 name
 REC_THREAD = 68  # payload: THREAD_FORMAT (native tid), utf-8 thread name
 REC_ERROR = 69  # payload: ERROR_FORMAT (ts), utf-8 text
 REC_END = 70  # payload: JSON object written at normal exit
+REC_PAD = 71  # payload: zeros, to be skipped (fills the mapped area's end when the log stops)
 CODE_FORMAT = "<IiIII"  # code id, firstlineno, len(qualname), len(filename), number of lines
 LINE_FORMAT = "<iii"  # start offset, end offset, line (-1 for None)
 NAME_FORMAT = "<I"
@@ -161,8 +162,10 @@ def iter_agent_events(path: str | os.PathLike) -> Iterator[AgentEvent]:
 
 @contextmanager
 def _open_log(path: Path):
+    from syscorr.trace.directory import open_regular  # a FIFO or device would hang or flood
+
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             if os.fstat(f.fileno()).st_size < _header.size:
                 raise TraceDirError(f"{path} is not a syscorr agent log (too short)")
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -265,7 +268,7 @@ class _LogBuilder:
                 self.threads[_thread.unpack_from(payload)[0]] = _text(payload, _thread.size)
             elif rtype == REC_ERROR:
                 self.errors.append(_text(payload, _error.size))
-            else:
+            elif rtype != REC_PAD:
                 return False
         except (struct.error, ValueError):  # includes JSON and Unicode errors
             return False

@@ -320,6 +320,7 @@ class Agent:
                     "end_monotonic_ns": time.monotonic_ns(),
                     "teardown_start_ns": teardown,
                     "failed": self.failed,
+                    **self._log_losses(),
                 },
                 rtype=REC_END,
             )
@@ -327,6 +328,17 @@ class Agent:
             self.writer.close(truncate=True)
         except Exception:
             pass
+
+    def _log_losses(self):
+        """What the end record says of a log that stopped or lost its descriptor."""
+        writer, losses = self.writer, {}
+        if writer.stopped is not None:
+            losses["log_stopped"] = writer.stopped
+            losses["lost_events"] = writer.lost_events
+            losses["lost_records"] = writer.lost_records
+        if not writer.owns_fd():
+            losses["log_fd_lost"] = True  # closed or reused by the program: left alone
+        return losses
 
     def _after_fork_in_child(self):
         """A forked child shares the parent's mapping: switch to a log of its own."""

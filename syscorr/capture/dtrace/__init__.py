@@ -14,13 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from syscorr.capture.backend import CaptureOptions
+from syscorr.capture.backend import CaptureOptions, TracerDefaults
 from syscorr.errors import TracerUnavailable, UsageError
 
 SCRIPT = Path(__file__).resolve().parent / "syscorr.d"
 
 
-class DtraceBackend:
+class DtraceBackend(TracerDefaults):
     name = "dtrace"
     clock = "realtime"
     log_format = "dtrace"

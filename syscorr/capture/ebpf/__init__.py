@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from syscorr.capture.backend import CaptureOptions
+from syscorr.capture.backend import CaptureOptions, TracerDefaults
 from syscorr.capture.ebpf import build
 from syscorr.errors import TracerUnavailable, UsageError
 
@@ -48,7 +48,7 @@ def _has_bpf_privilege() -> bool:
     return bool(caps >> CAP_BPF & 1 and caps >> CAP_PERFMON & 1)
 
 
-class EbpfBackend:
+class EbpfBackend(TracerDefaults):
     name = "ebpf"
     clock = "monotonic"
     log_format = "ebpf"

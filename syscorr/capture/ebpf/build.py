@@ -175,4 +175,3 @@ def main() -> int:
         return 1
     print(path)
     return 0
-
