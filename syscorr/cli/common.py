@@ -18,14 +18,17 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from rich.console import Console
 
 from syscorr.errors import SyscorrError, UsageError
 from syscorr.report.safe import GuardedStream, guard_line, safe
-from syscorr.trace.directory import TraceDir
+
+if TYPE_CHECKING:  # rich and the trace directory load when a command needs them
+    from rich.console import Console
+
+    from syscorr.trace.directory import TraceDir
 
 PROGRESS_BYTES = 20 << 20  # logs larger than this get a progress bar in a terminal
 
@@ -55,9 +58,11 @@ def write_private(path: Path, writer: Callable, value) -> None:
         writer(value, stream)
 
 
-def make_console(stream, to_file: bool) -> Console:
+def make_console(stream, to_file: bool) -> "Console":
     """A terminal gets colour and its own width; a pipe or file gets plain text, 120 wide
     (or $COLUMNS), so lines are not folded at 80 columns."""
+    from rich.console import Console
+
     interactive = not to_file and stream.isatty()
     width = None if interactive else plain_width()
     return Console(
@@ -123,7 +128,7 @@ class TraceProgress:
 
 
 @contextmanager
-def trace_progress(trace: TraceDir | None = None, paths=None) -> Iterator[TraceProgress]:
+def trace_progress(trace: "TraceDir | None" = None, paths=None) -> Iterator[TraceProgress]:
     """Progress for reading a large trace (or the logs `paths`) when stderr is a terminal;
     a `TraceProgress` that shows nothing otherwise."""
     try:
@@ -138,6 +143,7 @@ def trace_progress(trace: TraceDir | None = None, paths=None) -> Iterator[TraceP
     if size < threshold or not sys.stderr.isatty():
         yield TraceProgress()
         return
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

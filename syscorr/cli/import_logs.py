@@ -14,7 +14,6 @@ import typer
 
 from syscorr.cli.common import fail, trace_progress
 from syscorr.errors import SyscorrError
-from syscorr.report.safe import safe
 
 HELP = """Turn a strace or dtruss log you recorded yourself into a trace.
 
@@ -40,6 +39,7 @@ def import_command(
     ] = None,
 ) -> None:
     from syscorr.capture.importer import import_logs
+    from syscorr.report.safe import safe
 
     try:
         with trace_progress(paths=[Path(p) for p in logs if Path(p).is_file()]) as progress:

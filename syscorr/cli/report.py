@@ -17,15 +17,11 @@ from typing import Annotated
 
 import typer
 
-from syscorr.analysis.findings import MS, Rules
-from syscorr.analysis.summary import summarize_trace
 from syscorr.cli.common import fail, make_console, open_output, trace_progress
 from syscorr.errors import SyscorrError, UsageError
-from syscorr.report.filters import TimelineFilter, check_filters, nothing_shown
-from syscorr.report.timeline import TimelineSink
-from syscorr.trace import directory
 
-NO_FILTER = TimelineFilter()
+# The analysis and renderers are imported when the command runs: `syscorr --help` and
+# `syscorr run` (the commands share this app) start without loading them.
 
 HELP = """Summarise a trace: findings first, then loop health, tasks, sockets, threads.
 
@@ -114,6 +110,8 @@ def report(
         typer.Option("--startup", help="Timeline: include syscalls made outside any event loop."),
     ] = False,
 ) -> None:
+    from syscorr.report.filters import TimelineFilter
+
     try:
         write_report(
             trace,
@@ -138,9 +136,18 @@ def write_report(
     block_ms: float = 10.0,
     step_ms: float = 100.0,
     top: int = 10,
-    filters: TimelineFilter = NO_FILTER,
+    filters=None,
 ) -> None:
+    """The whole command without typer; `filters` is a TimelineFilter (None: no filter)."""
+    from syscorr.analysis.findings import MS, Rules
+    from syscorr.analysis.summary import summarize_trace
+    from syscorr.report.filters import TimelineFilter, check_filters
     from syscorr.report.formats import BINARY_FORMATS, EXPORTS, FORMATS
+    from syscorr.report.timeline import TimelineSink
+    from syscorr.trace import directory
+
+    if filters is None:
+        filters = TimelineFilter()
 
     if output_format not in FORMATS:
         choices = ", ".join(FORMATS)
@@ -171,6 +178,9 @@ def write_report(
 
 def _write_text(trace, rules, filters, sink, output, top) -> None:
     """The terminal summary, or the timeline when `sink` is given."""
+    from syscorr.analysis.summary import summarize_trace
+    from syscorr.report.filters import check_filters, nothing_shown
+
     with trace_progress(trace) as progress:
         observe = sink.observe if sink is not None else None
         summary = summarize_trace(trace, rules, progress=progress.reading, observe=observe)

@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 
-from syscorr.capture.ebpf import DATA_MAX
 from syscorr.cli.common import fail
 from syscorr.errors import SyscorrError, UsageError
 
@@ -133,7 +132,7 @@ def run(
 ) -> None:
     from syscorr.capture import runner, syscall_sets
     from syscorr.capture.backend import CaptureOptions
-    from syscorr.capture.ebpf import EbpfBackend, choose
+    from syscorr.capture.ebpf import DATA_MAX, EbpfBackend, choose
     from syscorr.capture.supervise import WaitPolicy
 
     try:

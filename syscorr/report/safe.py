@@ -20,8 +20,10 @@ Only `syscorr check --github` writes real workflow commands, straight to the raw
 """
 
 import re
+from typing import TYPE_CHECKING
 
-from rich.text import Text
+if TYPE_CHECKING:  # rich loads only where a renderer uses it (`syscorr run` never does)
+    from rich.text import Text
 
 _BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f" + _BIDI + "\u2028\u2029\ud800-\udfff]|##\\[")
@@ -63,8 +65,10 @@ def safe_lines(value: str) -> str:
     return "\n".join(safe(line) for line in value.split("\n"))
 
 
-def text(value, style: str = "") -> Text:
+def text(value, style: str = "") -> "Text":
     """Untrusted text as a rich Text: escaped, and never read as markup."""
+    from rich.text import Text
+
     return Text(safe(value), style=style)
 
 
