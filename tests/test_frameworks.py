@@ -185,6 +185,16 @@ def test_a_clean_run_has_no_finding(traces, framework, tmp_path):
     assert "No blocking found" in report.stdout.decode()
 
 
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_explain_finds_the_users_coroutines_inside_the_frameworks_tasks(traces, framework):
+    done = run_syscorr("explain", str(traces[framework]["clean"]))
+    story = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode()
+    part1 = story.split("1. What does `async def` become?", 1)[1].split("2. ", 1)[0]
+    assert "No coroutine of your own code" not in part1, part1
+    assert "frameworks/" in part1 or APP_FILE[framework] in part1 or "shop.py" in part1, part1
+
+
 def test_uvicorn_workers_give_one_grouped_finding_per_worker(tmp_path):
     out = tmp_path / "workers"
     served: dict[int, int] = {}

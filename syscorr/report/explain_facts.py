@@ -200,6 +200,16 @@ class Facts:
         )
         return first, later
 
+    def user_frame_in_library_task(self) -> tuple[StepItem, Frame] | None:
+        """When no task is rooted in the user's code (a framework's tasks run the user's
+        handlers: aiohttp's RequestHandler.start, uvicorn's protocol cycle), the first task step
+        whose await chain holds one of the user's coroutines, with that frame (innermost)."""
+        for step in self.task_steps():
+            for frame in step.suspended_at:
+                if not is_library(frame.filename):
+                    return step, frame
+        return None
+
     def loop_threads(self) -> list[tuple[int, int]]:
         seen: dict[tuple[int, int], None] = {}
         for it in self.iterations:

@@ -89,9 +89,23 @@ def async_def(story, summary: TraceSummary, facts: Facts) -> None:
         return
     example = facts.example_coroutine()
     if example is None:
+        inside = None if facts.user_tasks() else facts.user_frame_in_library_task()
+        if inside is None:
+            story.para(
+                "No coroutine of your own code appears in this trace's task steps, so there "
+                "is no example to show here."
+            )
+            return
+        step, frame = inside
+        root = step.resumed_at
         story.para(
-            "No coroutine of your own code ran a step in this trace, so there is no "
-            "example to show here."
+            "No task here is rooted in your own code: every task's root coroutine is a "
+            f"library's (this one's is `{root.qualname if root else '?'}`, at "
+            f"{story.where(root)}). Your coroutines run inside those tasks, deeper in their await "
+            "chains: "
+            f"at {story.at(step.start)} task {step.name} paused in your `{frame.qualname}` at "
+            f"{story.where(frame)}, its await chain passing the pause up through the library's "
+            "frames to the Task, one PY_YIELD event per frame."
         )
         return
     first, later = example
