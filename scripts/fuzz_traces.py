@@ -244,7 +244,7 @@ def run(cases: int, seed: int | None, targets=TARGETS, case_limit: float = 30.0,
     draws = strategies()
     counts = {}
     with tempfile.TemporaryDirectory(prefix="syscorr-fuzz-") as tmp:
-        for target in targets:
+        for number, target in enumerate(targets):
             trace = Path(tmp) / target
             shutil.copytree(SEED_TRACE, trace)
             pristine = {p: p.read_bytes() for p in trace.rglob("*") if p.is_file()}
@@ -252,7 +252,8 @@ def run(cases: int, seed: int | None, targets=TARGETS, case_limit: float = 30.0,
 
             case = _case(trace, target, seen, pristine, case_limit)
 
-            per_target = max(1, cases // len(targets))
+            # the cases split evenly, the remainder to the first targets: --cases N runs N
+            per_target = max(1, cases // len(targets) + (number < cases % len(targets)))
             test = settings(
                 max_examples=per_target,
                 deadline=None,
