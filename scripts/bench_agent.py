@@ -16,7 +16,6 @@ skips that part when there is none).
 """
 
 import argparse
-import glob
 import json
 import os
 import shutil
@@ -27,27 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from pythons import find_python
+
 ROOT = Path(__file__).resolve().parent.parent
 ECHO = ROOT / "fixtures" / "apps" / "echo.py"
 INJECT = ROOT / "syscorr" / "agent" / "inject"
 GOAL = 1.3
-
-
-def find_python(minimum=(3, 12)):
-    """The first Python >= `minimum`: pyenv versions (sorted), then python3.X on PATH."""
-    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    candidates = sorted(glob.glob(os.path.join(root, "versions", "3.*", "bin", "python3")))
-    candidates += [shutil.which(f"python3.{minor}") for minor in range(12, 20)]
-    candidates += [shutil.which("python3"), sys.executable]
-    for path in filter(None, candidates):
-        probe = subprocess.run(
-            [path, "-c", f"import sys; print(sys.version_info >= {minimum!r})"],
-            capture_output=True,
-            text=True,
-        )
-        if probe.stdout.strip() == "True":
-            return path
-    raise SystemExit(f"bench_agent: no Python {minimum[0]}.{minimum[1]}+ found (pyenv or PATH)")
 
 
 def timed_run(python, app_args, agent_env=None):
@@ -212,7 +196,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--python", help="interpreter to benchmark (default: find a 3.12+)")
     opts = parser.parse_args()
-    python = opts.python or find_python()
+    python = find_python("bench_agent", opts.python)
     app_args = ["--clients", str(opts.clients), "--rounds", str(opts.rounds), "--quiet"]
     version = subprocess.run([python, "-VV"], capture_output=True, text=True).stdout.strip()
     print(f"echo.py {' '.join(app_args)}, {opts.runs} rounds, {python} ({version})")

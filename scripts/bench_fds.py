@@ -18,7 +18,6 @@ strace, and a Python 3.12+ (found in pyenv or on PATH unless --python is given).
 """
 
 import argparse
-import glob
 import os
 import resource
 import shutil
@@ -28,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from pythons import find_python
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -69,22 +70,6 @@ MIN_PYTHON = (3, 12)
 CONFIGS = ("untraced", "strace -yy", "strace -y", "strace (no fd decoding)")
 
 
-def find_python(minimum=(3, 12)):
-    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    candidates = sorted(glob.glob(os.path.join(root, "versions", "3.*", "bin", "python3")))
-    candidates += [shutil.which(f"python3.{minor}") for minor in range(12, 20)]
-    candidates += [shutil.which("python3"), sys.executable]
-    for path in filter(None, candidates):
-        probe = subprocess.run(
-            [path, "-c", f"import sys; print(sys.version_info >= {minimum!r})"],
-            capture_output=True,
-            text=True,
-        )
-        if probe.stdout.strip() == "True":
-            return path
-    raise SystemExit(f"bench_fds: no Python {minimum[0]}.{minimum[1]}+ found (pyenv or PATH)")
-
-
 def strace_argv(decoding: str, log: Path, target: list[str]) -> list[str]:
     """syscorr's strace flags, with the fd decoding given, writing straight to a file."""
     from syscorr.capture.syscall_sets import PRESETS
@@ -120,7 +105,7 @@ def main() -> None:
     parser.add_argument("--python")
     opts = parser.parse_args()
     if sys.version_info[:2] < MIN_PYTHON:  # syscorr's syscall set is read from the checkout
-        python = opts.python or find_python()
+        python = find_python("bench_fds", opts.python)
         os.execv(python, [python, __file__, *sys.argv[1:], "--python", python])
     if shutil.which("strace") is None:
         raise SystemExit("bench_fds: strace is not installed (sudo apt-get install strace)")
@@ -128,7 +113,7 @@ def main() -> None:
     sizes = [int(n) for n in opts.connections.split(",")]
     if 2 * max(sizes) + 100 > hard:
         raise SystemExit(f"bench_fds: {max(sizes)} connections need {2 * max(sizes) + 100} fds")
-    python = opts.python or find_python()
+    python = find_python("bench_fds", opts.python)
     print(f"{opts.rounds} round trips per connection, {opts.runs} runs, {python}")
     per_connection: dict[str, dict[int, float | None]] = {c: {} for c in CONFIGS}
     with tempfile.TemporaryDirectory(prefix="syscorr-bench-fds-") as tmp:

@@ -17,15 +17,14 @@ The Python that runs the apps must be 3.12+ (found in pyenv if `--python` is not
 """
 
 import argparse
-import glob
-import os
 import re
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
+
+from pythons import find_python
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ROOT / "fixtures" / "apps"
@@ -86,18 +85,6 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
     "core": (["-f", "-e", "trace=kill,tgkill"], ["exitcode.py", "SIGABRT"]),
     "supersede": (["-f", "-e", "trace=execve,futex"], ["-c", SUPERSEDE_APP]),
 }
-
-
-def find_python(given: str | None) -> str:
-    """A Python 3.12+ interpreter to run the apps with."""
-    candidates = [given] if given else []
-    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[2-9]*/bin/python")))
-    candidates += [shutil.which("python3.12") or "", shutil.which("python3.13") or ""]
-    for python in filter(None, candidates):
-        check = [python, "-c", "import sys; sys.exit(sys.version_info < (3, 12))"]
-        if subprocess.run(check).returncode == 0:
-            return python
-    sys.exit("capture_fixtures: no Python 3.12+ found; pass --python")
 
 
 def allow_core_dump() -> None:
@@ -193,7 +180,7 @@ def main() -> None:
     parser.add_argument("--python")
     parser.add_argument("--only", nargs="*")
     opts = parser.parse_args()
-    python = find_python(opts.python)
+    python = find_python("capture_fixtures", opts.python)
     OUT.mkdir(parents=True, exist_ok=True)
     wanted = set(opts.only or [*VARIANTS, "ff", "stderr_pid", "detached", "derived"])
     with tempfile.TemporaryDirectory() as cwd:

@@ -16,7 +16,6 @@ when there is one, else any interpreter that imports it with its dependencies).
 """
 
 import argparse
-import glob
 import os
 import re
 import shutil
@@ -27,26 +26,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from pythons import find_python
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_LINE = re.compile(r"^(test\w*) \(([\w.]+)\)")
 OUTCOME = re.compile(r"(ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)$")
 QUICK = ("test_locks", "test_queues")  # what the test suite runs
 
 
-def find_python(given: str | None) -> str:
-    """A Python 3.12+ whose standard library has test.test_asyncio."""
-    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    candidates = [given] if given else []
-    candidates += sorted(glob.glob(os.path.join(root, "versions", "3.*", "bin", "python3")))
-    candidates += [shutil.which(f"python3.{minor}") for minor in range(12, 20)]
-    code = "import sys, test.test_asyncio; sys.exit(sys.version_info < (3, 12))"
-    for path in filter(None, candidates):
-        if subprocess.run([path, "-c", code], capture_output=True).returncode == 0:
-            return path
-    raise SystemExit(
-        "compare_cpython_tests: no Python 3.12+ with CPython's `test` package found "
-        "(pyenv builds have it; Debian's needs libpython3.X-testsuite): pass --python"
-    )
+def asyncio_test_python(given: str | None = None) -> str:
+    """A Python 3.12+ whose standard library has CPython's test.test_asyncio (pyenv builds
+    have it; Debian's needs libpython3.X-testsuite)."""
+    return find_python("compare_cpython_tests", given, needs="import test.test_asyncio")
 
 
 def syscorr_command() -> list[str]:
@@ -169,7 +160,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--keep", type=Path, help="keep the last trace here")
     opts = parser.parse_args()
-    python = find_python(opts.python)
+    python = asyncio_test_python(opts.python)
     version = subprocess.run([python, "-V"], capture_output=True, text=True).stdout.strip()
     modules = (
         opts.modules.split(",")
