@@ -56,7 +56,7 @@ def _header(summary: TraceSummary, console: Console) -> None:
     processes = {t.pid for t in acc.threads.values()}
     path = summary.loaded.trace.path
     console.print(Text("syscorr report", style="bold") + safe_text(f"  {path}"))
-    console.print(safe_text(f"command   {clip(command, 200)}"))
+    console.print(safe_text(f"command   {clip(command, 2000)}"))  # wraps; a long argv stays whole
     console.print(
         safe_text(
             f"ran       {ms(span)}, {ended}; {backend.get('name', '?')} "
