@@ -733,23 +733,6 @@ asyncio.run(main())
 """
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1.5 MiB tmpfs: room for the first MiB of an agent log, not for its growth."""
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1536k,mode=0700", "tmpfs", str(mount_point)],
-        capture_output=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=True)
-
-
 def test_a_full_disk_stops_the_agent_not_the_program(python, tmp_path, small_disk):
     """Writing into an unallocated page of a full filesystem would kill the program with
     SIGBUS; the log's blocks are allocated before they are mapped, so the agent stops."""

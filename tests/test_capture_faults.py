@@ -73,23 +73,6 @@ sys.exit(3)
 """
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1.5 MiB tmpfs: the agent's first MiB fits, strace's log does not."""
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1536k,mode=0700", "tmpfs", str(mount_point)],
-        capture_output=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=True)
-
-
 def test_a_full_disk_gives_one_message_and_the_programs_exit_code(tmp_path, small_disk):
     program = tmp_path / "chatty.py"
     program.write_text(CHATTY)
