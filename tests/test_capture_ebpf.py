@@ -24,7 +24,7 @@ from syscorr.errors import TracerUnavailable
 from syscorr.trace import directory
 from syscorr.trace.load import open_trace
 from tests import attribution
-from tests.conftest import APPS, run_syscorr
+from tests.conftest import APPS, run_syscorr, syscorr_cmd
 from tests.test_correlate_engine import blocks_lines
 
 pytestmark = [pytest.mark.slow, pytest.mark.ebpf]
@@ -313,3 +313,81 @@ def test_echo_on_uvloop_every_tagged_send_is_attributed(tmp_path_factory):
     checked, wrong = attribution.check(items_of(loaded))
     assert checked == 3 * 10 * 2
     assert wrong == []
+
+
+# ---- children and threads: whose fds, which thread ----
+
+CHILDREN = """
+import multiprocessing, os, socket, subprocess, sys
+subprocess.run([sys.executable, "-c", "import os; os.write(1, b'vfork-child')"],
+               stdout=subprocess.PIPE, check=True)
+spawned = os.posix_spawn(sys.executable, [sys.executable, "-c",
+                         "import os; os.write(1, b'spawn-child')"], os.environ,
+                         file_actions=[(os.POSIX_SPAWN_OPEN, 1, sys.argv[1],
+                                        os.O_WRONLY | os.O_CREAT, 0o600)])
+os.waitpid(spawned, 0)
+server = socket.create_server(("127.0.0.1", 0))
+client = socket.create_connection(server.getsockname())
+child = multiprocessing.get_context("fork").Process(target=os.write,
+                                                    args=(client.fileno(), b"fork-child"))
+child.start()
+child.join()
+"""
+
+
+def test_children_write_to_their_own_fds_not_their_parents(tmp_path):
+    """A vfork child (subprocess) dup2s a pipe onto stdout and a posix_spawn child opens a file
+    there, both before the parent's vfork/clone3 returns; a fork child writes to an inherited
+    socket. Each write is labelled with the child's own fd, not the parent's stdout (a file)."""
+    out, parent_out = tmp_path / "t", tmp_path / "parent-out"
+    spawn_out = tmp_path / "spawn-out"
+    with open(parent_out, "wb") as stdout:
+        proc = subprocess.run(syscorr_cmd("run", "-q", "--backend", "ebpf", "-o", str(out), "--",
+                                          sys.executable, "-c", CHILDREN, str(spawn_out)),
+                              stdout=stdout, stderr=subprocess.PIPE, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert spawn_out.read_bytes() == b"spawn-child"
+    loaded = open_trace(directory.resolve(out))
+    labels = {}
+    for item in items_of(loaded):
+        data = item.call.data() if type(item) is SyscallItem and item.call.name == "write" else None
+        if data is not None and data.data.endswith(b"-child"):
+            labels[data.data.decode()] = (item.pid, item.fd_label)
+    root = loaded.meta["exit"].get("pid") or loaded.agent_logs[0].pid
+    assert set(labels) == {"vfork-child", "spawn-child", "fork-child"}
+    assert all(pid != root for pid, _ in labels.values())
+    assert labels["vfork-child"][1] == "pipe"
+    assert labels["spawn-child"][1] == str(spawn_out)
+    assert labels["fork-child"][1].startswith("TCP 127.0.0.1:") and "->" in labels["fork-child"][1]
+
+
+THREAD_EXEC = """
+import os, sys, threading, time
+def run():
+    os.execv(sys.executable, [sys.executable, "-c", "import os; os.write(1, b'after-exec')"])
+threading.Thread(target=run).start()
+time.sleep(60)
+"""
+
+
+def test_execve_by_a_thread_is_recorded_under_that_thread(tmp_path):
+    """A thread other than the main one execve's: the kernel gives it the process's id. The
+    call is recorded whole (path, result) under the thread that made it, the old main thread
+    is said to be superseded (as strace says), and the new program runs as the process."""
+    out = tmp_path / "t"
+    proc = run_syscorr("run", "-q", "--backend", "ebpf", "-o", str(out), "--",
+                       sys.executable, "-c", THREAD_EXEC)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout == b"after-exec"
+    records = list(open_trace(directory.resolve(out)).records())
+    execs = [r for r in records if type(r).__name__ == "Syscall" and r.name == "execve"]
+    assert len(execs) == 2, [r.tid for r in execs]
+    root, caller = execs[0].tid, execs[1].tid
+    assert caller != root and execs[1].retval == 0 and not execs[1].unfinished
+    assert execs[1].data().data == os.fsencode(sys.executable)
+    superseded = [r for r in records if type(r).__name__ == "ExitRecord"
+                  and r.kind == "superseded"]  # fmt: skip
+    assert [(r.tid, r.code) for r in superseded] == [(root, caller)]
+    write = next(r for r in records if type(r).__name__ == "Syscall" and r.name == "write"
+                 and r.args.endswith('"after-exec", 10'))  # fmt: skip
+    assert write.tid == root

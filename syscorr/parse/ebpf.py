@@ -24,6 +24,7 @@ MAGIC = b"SYSCORR-EBPF\0\0\0\0"
 LOG_HEADER = struct.Struct("<16sIIII")
 REC = struct.Struct("<HHIIIQQq6QHHHH")
 REC_SYSCALL, REC_EXIT, REC_FDINFO, REC_NAME, REC_STATS, REC_CLOCKS = 1, 2, 3, 4, 5, 6
+REC_FORK, REC_EXEC = 7, 8
 F_UNFINISHED, F_ENTRY = 1, 8
 CHUNK = 1 << 22
 
@@ -116,6 +117,8 @@ def parse_ebpf(path: Path, source: int = 0) -> Iterator:
             return
         kind = fields[0]
         if kind == REC_SYSCALL:
+            if 0 in fmt.fds:  # a version 1 log scanned the target's fds without its pid
+                fmt.fds[fields[3]] = {**fmt.fds.pop(0), **fmt.fds.get(fields[3], {})}
             nr, tgid, tid, ts, dur, ret = (
                 fields[1],
                 fields[3],
@@ -164,10 +167,15 @@ def parse_ebpf(path: Path, source: int = 0) -> Iterator:
                 )
         elif kind == REC_NAME:
             names[fields[1]] = bytes(_blobs(fields, rec)[0]).decode("ascii", "replace")
+        elif kind == REC_FORK:
+            fmt.forked(fields[3], fields[8], fields[10] == 1)
+        elif kind == REC_EXEC:  # the thread that called execve (args[0]) took the group's id
+            yield ExitRecord(ordinal, fields[3], fields[5], "superseded", fields[8], None, False,
+                             source)  # fmt: skip
         elif kind == REC_FDINFO:
             data, _, info = _blobs(fields, rec)
             link = bytes(data).decode("utf-8", "surrogateescape")
-            fmt.fd_info(fields[3] or fields[4], fields[8], link, bytes(info))
+            fmt.fd_info(fields[3], fields[8], link, bytes(info))
         elif kind == REC_EXIT:
             status = fields[7]
             if status & 0x7F:
@@ -185,6 +193,7 @@ def parse_ebpf(path: Path, source: int = 0) -> Iterator:
                 yield ExitRecord(
                     ordinal, fields[4], fields[5], "exited", status >> 8 & 0xFF, None, False, source
                 )
+            fmt.exited(fields[3])
 
 
 def to_text(record) -> str:
@@ -199,11 +208,10 @@ def to_text(record) -> str:
         head = f"{record.lineno:>7} {record.tid:<7} {stamp} {record.name}"
         return f"{head}({record.args}) = {record.ret}{err}{took}"
     if type(record) is ExitRecord:
-        what = (
-            f"exited with {record.code}"
-            if record.kind == "exited"
-            else f"killed by {record.signame}"
-        )
+        what = {
+            "exited": f"exited with {record.code}",
+            "superseded": f"superseded by execve in pid {record.code}",
+        }.get(record.kind, f"killed by {record.signame}")
         return f"{record.lineno:>7} {record.tid:<7} +++ {what} +++"
     return f"{record.lineno:>7} ! {record.reason}"
 
