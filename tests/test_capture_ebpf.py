@@ -10,6 +10,7 @@ a kernel with BTF; they skip where that is truly missing, and fail instead of sk
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from syscorr.capture.ebpf import EbpfBackend
 from syscorr.correlate.engine import Correlator
 from syscorr.correlate.model import IterationItem, StepItem, SyscallItem
 from syscorr.errors import TracerUnavailable
+from syscorr.parse.ebpf import LOG_HEADER, REC
 from syscorr.trace import directory
 from syscorr.trace.load import open_trace
 from tests import attribution
@@ -317,77 +319,99 @@ def test_echo_on_uvloop_every_tagged_send_is_attributed(tmp_path_factory):
 
 # ---- children and threads: whose fds, which thread ----
 
-CHILDREN = """
-import multiprocessing, os, socket, subprocess, sys
-subprocess.run([sys.executable, "-c", "import os; os.write(1, b'vfork-child')"],
-               stdout=subprocess.PIPE, check=True)
-spawned = os.posix_spawn(sys.executable, [sys.executable, "-c",
-                         "import os; os.write(1, b'spawn-child')"], os.environ,
-                         file_actions=[(os.POSIX_SPAWN_OPEN, 1, sys.argv[1],
-                                        os.O_WRONLY | os.O_CREAT, 0o600)])
-os.waitpid(spawned, 0)
-server = socket.create_server(("127.0.0.1", 0))
-client = socket.create_connection(server.getsockname())
-child = multiprocessing.get_context("fork").Process(target=os.write,
-                                                    args=(client.fileno(), b"fork-child"))
-child.start()
-child.join()
-"""
 
-
-def test_children_write_to_their_own_fds_not_their_parents(tmp_path):
-    """A vfork child (subprocess) dup2s a pipe onto stdout and a posix_spawn child opens a file
-    there, both before the parent's vfork/clone3 returns; a fork child writes to an inherited
-    socket. Each write is labelled with the child's own fd, not the parent's stdout (a file)."""
-    out, parent_out = tmp_path / "t", tmp_path / "parent-out"
-    spawn_out = tmp_path / "spawn-out"
-    with open(parent_out, "wb") as stdout:
-        proc = subprocess.run(syscorr_cmd("run", "-q", "--backend", "ebpf", "-o", str(out), "--",
-                                          sys.executable, "-c", CHILDREN, str(spawn_out)),
+@pytest.fixture(scope="module")
+def children_trace(tmp_path_factory):
+    """fixtures/apps/children.py run with its stdout on a file (the parent's fd 1)."""
+    where = tmp_path_factory.mktemp("children")
+    out, spawn_out = where / "t", where / "spawn-out"
+    with open(where / "parent-out", "wb") as stdout:
+        proc = subprocess.run(syscorr_cmd("run", "-q", "--backend", "ebpf", "-o", str(out),
+                                          str(APPS / "children.py"), str(spawn_out),
+                                          "--exec-from-thread"),
                               stdout=stdout, stderr=subprocess.PIPE, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr.decode()
     assert spawn_out.read_bytes() == b"spawn-child"
-    loaded = open_trace(directory.resolve(out))
+    assert (where / "parent-out").read_bytes() == b"after-exec"
+    return open_trace(directory.resolve(out)), spawn_out
+
+
+def test_children_write_to_their_own_fds_not_their_parents(children_trace):
+    """A vfork child (subprocess) dup2s a pipe onto stdout and a posix_spawn child opens a file
+    there, both before the parent's vfork/clone3 returns; a fork child writes to an inherited
+    socket. Each write is labelled with the child's own fd, not the parent's stdout (a file)."""
+    loaded, spawn_out = children_trace
     labels = {}
     for item in items_of(loaded):
         data = item.call.data() if type(item) is SyscallItem and item.call.name == "write" else None
         if data is not None and data.data.endswith(b"-child"):
             labels[data.data.decode()] = (item.pid, item.fd_label)
-    root = loaded.meta["exit"].get("pid") or loaded.agent_logs[0].pid
     assert set(labels) == {"vfork-child", "spawn-child", "fork-child"}
-    assert all(pid != root for pid, _ in labels.values())
+    assert len({pid for pid, _ in labels.values()} | {loaded.meta["exit"]["pid"]}) == 4
     assert labels["vfork-child"][1] == "pipe"
     assert labels["spawn-child"][1] == str(spawn_out)
     assert labels["fork-child"][1].startswith("TCP 127.0.0.1:") and "->" in labels["fork-child"][1]
 
 
-THREAD_EXEC = """
-import os, sys, threading, time
-def run():
-    os.execv(sys.executable, [sys.executable, "-c", "import os; os.write(1, b'after-exec')"])
-threading.Thread(target=run).start()
-time.sleep(60)
-"""
-
-
-def test_execve_by_a_thread_is_recorded_under_that_thread(tmp_path):
+def test_execve_by_a_thread_is_recorded_under_that_thread(children_trace):
     """A thread other than the main one execve's: the kernel gives it the process's id. The
     call is recorded whole (path, result) under the thread that made it, the old main thread
     is said to be superseded (as strace says), and the new program runs as the process."""
-    out = tmp_path / "t"
-    proc = run_syscorr("run", "-q", "--backend", "ebpf", "-o", str(out), "--",
-                       sys.executable, "-c", THREAD_EXEC)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr.decode()
-    assert proc.stdout == b"after-exec"
-    records = list(open_trace(directory.resolve(out)).records())
+    loaded, _ = children_trace
+    root = loaded.meta["exit"]["pid"]
+    records = list(loaded.records())
     execs = [r for r in records if type(r).__name__ == "Syscall" and r.name == "execve"]
-    assert len(execs) == 2, [r.tid for r in execs]
-    root, caller = execs[0].tid, execs[1].tid
-    assert caller != root and execs[1].retval == 0 and not execs[1].unfinished
-    assert execs[1].data().data == os.fsencode(sys.executable)
+    assert [r.tid for r in execs].count(root) == 1  # its own start
+    by_thread = [r for r in execs if _is_thread_of(records, r.tid, root)]
+    assert len(by_thread) == 1, [(r.tid, r.lineno) for r in execs]
+    caller = by_thread[0]
+    assert caller.retval == 0 and not caller.unfinished
+    assert caller.data().data == os.fsencode(sys.executable)
     superseded = [r for r in records if type(r).__name__ == "ExitRecord"
                   and r.kind == "superseded"]  # fmt: skip
-    assert [(r.tid, r.code) for r in superseded] == [(root, caller)]
+    assert [(r.tid, r.code) for r in superseded] == [(root, caller.tid)]
     write = next(r for r in records if type(r).__name__ == "Syscall" and r.name == "write"
                  and r.args.endswith('"after-exec", 10'))  # fmt: skip
-    assert write.tid == root
+    assert write.tid == root and write.lineno > caller.lineno
+
+
+def _is_thread_of(records, tid: int, pid: int) -> bool:
+    """Whether `pid` made thread `tid` (a clone with CLONE_THREAD returned it)."""
+    return any(type(r).__name__ == "Syscall" and r.tid == pid and r.name.startswith("clone")
+               and r.retval == tid and "CLONE_THREAD" in r.args for r in records)  # fmt: skip
+
+
+# ---- a damaged log ----
+
+
+def test_a_damaged_log_is_reported_where_it_is_and_read_past(echo_trace, tmp_path):
+    """A recorded log with garbage put in the middle and an fd record whose blobs lie about
+    what they hold: `syscorr report` says how many records could not be read and where the
+    first is, and reads everything after the damage (no traceback)."""
+    trace = tmp_path / "damaged"
+    shutil.copytree(echo_trace.trace.path, trace)
+    log = trace / "syscalls.ebpf"
+    data = log.read_bytes()
+    offsets, at = [], LOG_HEADER.size
+    while at < len(data):
+        offsets.append(at)
+        at += struct.unpack_from("<I", data, at + 4)[0]
+    fdinfo = next(at for at in offsets if struct.unpack_from("<H", data, at)[0] == 3)
+    fields = list(REC.unpack_from(data, fdinfo))
+    fields[14:17] = [fields[14] - 5, fields[15], 5]  # 5 bytes of "socket info"
+    middle = offsets[len(offsets) // 2]
+    data = (data[:fdinfo] + REC.pack(*fields) + data[fdinfo + REC.size : middle]
+            + b"\xff" * 100 + data[middle:])  # fmt: skip
+    log.write_bytes(data)
+    proc = run_syscorr("report", str(trace), env=dict(os.environ, COLUMNS="160"))
+    out = (proc.stdout + proc.stderr).decode()
+    assert proc.returncode == 0 and "Traceback" not in out, out
+    first = offsets.index(fdinfo) + 1
+    assert f"2 lines could not be parsed, first at line {first}" in out
+    damaged = list(open_trace(directory.resolve(trace)).records())
+    whole = list(echo_trace.records())
+    assert [r.reason for r in damaged if type(r).__name__ == "Unparsed"] == [
+        f"cannot read the record at byte {fdinfo}: unpack requires a buffer of 56 bytes",
+        f"damaged record at byte {middle}: 100 bytes skipped",
+    ]
+    assert damaged[-1][1:] == whole[-1][1:]  # the end is read (its ordinal is one more)
