@@ -96,12 +96,14 @@ def _raw_records(log: Path | BinaryIO) -> Iterator[tuple]:
         if end < LOG_HEADER.size or mm[:16] != MAGIC:
             yield 0, 0, None, "not a syscorr eBPF log (bad magic)"
             return
-        unpack = REC.unpack_from
+        unpack, head = REC.unpack_from, REC.size
         off, ordinal = LOG_HEADER.size, 0
-        while end - off >= REC.size:
+        while end - off >= head:
             fields = unpack(mm, off)
             size = fields[2]
-            if not _holds(fields):
+            if not (
+                0 < fields[0] <= MAX_KIND and size == head + fields[14] + fields[15] + fields[16]
+            ):
                 ordinal += 1
                 nxt = _resync(mm, off + 1, end)
                 yield ordinal, off, None, f"damaged record at byte {off}: {nxt - off} bytes skipped"
@@ -155,45 +157,49 @@ def parse_ebpf(log: Path | BinaryIO, source: int = 0) -> Iterator:
     """The log's records as syscorr records (see the module contract)."""
     names: dict[int, str] = {}
     fmt = Formatter()
+    call = fmt.call
     entry_blob: dict[int, memoryview] = {}  # tid -> blob 0 written at entry (execve's path)
     for ordinal, offset, fields, rec in _raw_records(log):
         if fields is None:
             yield Unparsed(ordinal, "", rec, source)
             continue
         try:
-            if fields[0] == REC_SYSCALL:
-                record = _syscall(fmt, names, entry_blob, ordinal, fields, rec, source)
-                if record is not None:
-                    yield record
-            else:
+            if fields[0] != REC_SYSCALL:
                 yield from _other(fmt, names, ordinal, fields, rec, source)
+                continue
+            if 0 in fmt.fds:  # a version 1 log scanned the target's fds without its pid
+                fmt.fds[fields[3]] = {**fmt.fds.pop(0), **fmt.fds.get(fields[3], {})}
+            nr, tgid, tid, ts, dur, ret = (
+                fields[1],
+                fields[3],
+                fields[4],
+                fields[5],
+                fields[6],
+                fields[7],
+            )
+            name = names.get(nr) or f"syscall_{nr:#x}"
+            if fields[17] & F_ENTRY:
+                entry_blob[tid] = _blobs(fields, rec)[0]
+                continue
+            unfinished = bool(fields[17] & F_UNFINISHED)
+            value = None if unfinished else ret
+            blobs = _blobs(fields, rec)
+            if entry_blob and tid in entry_blob:
+                blobs = (entry_blob.pop(tid), blobs[1], blobs[2])
+            args, ret_text = call(name, tgid, fields[8:14], value, blobs, fields[17])
         except (struct.error, ValueError, IndexError, OverflowError) as err:
             name = names.get(fields[1], "") if fields[0] == REC_SYSCALL else ""
             yield Unparsed(ordinal, name, f"cannot read the record at byte {offset}: {err}", source)
-
-
-def _syscall(fmt: Formatter, names: dict, entry_blob: dict, ordinal: int, fields: tuple, rec,
-             source: int) -> Syscall | None:  # fmt: skip
-    if 0 in fmt.fds:  # a version 1 log scanned the target's fds without its pid
-        fmt.fds[fields[3]] = {**fmt.fds.pop(0), **fmt.fds.get(fields[3], {})}
-    nr, tgid, tid, ts, dur, ret = fields[1], fields[3], fields[4], fields[5], fields[6], fields[7]
-    name = names.get(nr) or f"syscall_{nr:#x}"
-    if fields[17] & F_ENTRY:
-        entry_blob[tid] = _blobs(fields, rec)[0]
-        return None
-    unfinished = bool(fields[17] & F_UNFINISHED)
-    value = None if unfinished else ret
-    blobs = _blobs(fields, rec)
-    if entry_blob and tid in entry_blob:
-        blobs = (entry_blob.pop(tid), blobs[1], blobs[2])
-    args, ret_text = fmt.call(name, tgid, fields[8:14], value, blobs, fields[17])
-    if unfinished:
-        return Syscall(ordinal, tid, ts, name, args, "?", None, None, None, None, True, source)
-    if ret < 0 and ret >= -4095:
-        err, text, restart = errno_of(ret)
-        return Syscall(ordinal, tid, ts, name, args, "?" if restart else "-1",
-                       None if restart else -1, err, text, dur, False, source)  # fmt: skip
-    return Syscall(ordinal, tid, ts, name, args, ret_text, ret, None, None, dur, False, source)
+            continue
+        if unfinished:
+            yield Syscall(ordinal, tid, ts, name, args, "?", None, None, None, None, True, source)
+        elif ret < 0 and ret >= -4095:
+            err, text, restart = errno_of(ret)
+            yield Syscall(ordinal, tid, ts, name, args, "?" if restart else "-1",
+                          None if restart else -1, err, text, dur, False, source)  # fmt: skip
+        else:
+            yield Syscall(ordinal, tid, ts, name, args, ret_text, ret, None, None, dur, False,
+                          source)  # fmt: skip
 
 
 def _other(fmt: Formatter, names: dict, ordinal: int, fields: tuple, rec, source: int):
