@@ -204,8 +204,98 @@ def test_a_loader_that_is_not_there_is_named(tmp_path):
     env = dict(os.environ, SYSCORR_EBPF_LOADER=str(tmp_path / "syscorr-ebpf"))
     proc = run_syscorr("run", "--backend", "ebpf", "-o", str(tmp_path / "t"),
                        str(APPS / "exitcode.py"), "0", env=env)  # fmt: skip
-    assert proc.returncode == 2
-    assert f"the eBPF loader {tmp_path / 'syscorr-ebpf'} does not exist" in proc.stderr.decode()
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1, err
+    assert f"the eBPF loader {tmp_path / 'syscorr-ebpf'} does not exist" in err
+    assert "`unset SYSCORR_EBPF_LOADER`" in err
+
+
+def test_a_loader_that_cannot_start_is_named_with_the_fix(tmp_path):
+    """A loader whose shared library is gone (its copy asks for libbpf.so.9): the dynamic
+    linker's message, and how to get a working one, not "the kernel refused"."""
+    broken = tmp_path / "syscorr-ebpf"
+    data = Path(EbpfBackend().loader).read_bytes()
+    assert data.count(b"libbpf.so.1\0") == 1
+    broken.write_bytes(data.replace(b"libbpf.so.1\0", b"libbpf.so.9\0"))
+    broken.chmod(0o755)
+    env = dict(os.environ, SYSCORR_EBPF_LOADER=str(broken))
+    proc = run_syscorr("run", "--backend", "ebpf", "-o", str(tmp_path / "t"),
+                       str(APPS / "exitcode.py"), "0", env=env)  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1, err
+    assert f"the eBPF loader {broken} cannot start (" in err and "libbpf.so.9" in err
+    assert "kernel refused" not in err and "`unset SYSCORR_EBPF_LOADER`" in err
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) missing")
+def test_without_kernel_btf_ebpf_says_so_and_auto_takes_strace(tmp_path):
+    """/sys/kernel/btf hidden under an empty tmpfs (a private mount namespace): the one-line
+    reason and what to use instead; auto falls back to strace."""
+    hide = ("import os, subprocess, sys; "
+            "subprocess.run(['mount', '-t', 'tmpfs', 'none', '/sys/kernel/btf'], check=True); "
+            "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")  # fmt: skip
+
+    def run(backend: str, out: str) -> subprocess.CompletedProcess:
+        argv = ["unshare", "-m", sys.executable, "-c", hide, "-m", "syscorr", "run", "--backend",
+                backend, "-o", str(tmp_path / out), str(APPS / "exitcode.py"), "0"]  # fmt: skip
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+    proc = run("ebpf", "t")
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "needs kernel BTF (/sys/kernel/btf/vmlinux is missing" in proc.stderr
+    assert "use `--backend strace`" in proc.stderr
+    proc = run("auto", "t2")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "t2" / "meta.json").read_text())["backend"]["name"] == "strace"
+
+
+def test_the_loader_is_never_taken_from_path(tmp_path):
+    """A stale build (an old stamp) and a `syscorr-ebpf` on PATH: the backend names and runs
+    the one it builds from its own sources, never the one on PATH."""
+    dest, bin_dir = tmp_path / "build", tmp_path / "bin"
+    shutil.copytree(Path(EbpfBackend().loader).parent, dest)
+    (dest / "stamp").write_text("stale")
+    bin_dir.mkdir()
+    impostor = bin_dir / "syscorr-ebpf"
+    impostor.write_text('#!/bin/sh\ntouch "$IMPOSTOR_RAN"\nexit 1\n')
+    impostor.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "SYSCORR_EBPF_LOADER"}
+    env.update(PATH=f"{bin_dir}:{env['PATH']}", SYSCORR_EBPF_DIR=str(dest),
+               IMPOSTOR_RAN=str(tmp_path / "impostor-ran"))  # fmt: skip
+    named = subprocess.run([sys.executable, "-c", "from syscorr.capture.ebpf import EbpfBackend; "
+                            "print(EbpfBackend().loader)"], env=env, capture_output=True,
+                           text=True, check=True)  # fmt: skip
+    assert named.stdout.strip() == str(dest / "syscorr-ebpf")
+    proc = run_syscorr("run", "-q", "--backend", "ebpf", "-o", str(tmp_path / "t"),
+                       str(APPS / "exitcode.py"), "0", env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"building the eBPF loader" in proc.stderr  # the stale stamp was noticed
+    assert (dest / "stamp").read_text() != "stale" and not (tmp_path / "impostor-ran").exists()
+    meta = json.loads((tmp_path / "t" / "meta.json").read_text())
+    assert meta["backend"]["argv"][0] == str(dest / "syscorr-ebpf")
+
+
+def test_two_builds_at_once_take_turns(tmp_path):
+    """Two `python -m syscorr.capture.ebpf` into one empty directory at once: one compiles
+    (clang, counted through a wrapper on PATH), the other waits for it and takes its build."""
+    bin_dir, count = tmp_path / "bin", tmp_path / "clang-runs"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "clang"
+    wrapper.write_text('#!/bin/sh\necho run >> "$CLANG_RUNS"\nexec "$REAL_CLANG" "$@"\n')
+    wrapper.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", CLANG_RUNS=str(count),
+               REAL_CLANG=shutil.which("clang"),
+               SYSCORR_EBPF_DIR=str(tmp_path / "build"))  # fmt: skip
+    argv = [sys.executable, "-m", "syscorr.capture.ebpf"]
+    builds = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True) for _ in range(2)]  # fmt: skip
+    outs = [b.communicate(timeout=300) for b in builds]
+    assert [b.returncode for b in builds] == [0, 0], outs
+    assert {out for out, _ in outs} == {f"{tmp_path / 'build' / 'syscorr-ebpf'}\n"}
+    assert count.read_text().splitlines() == ["run"]
+    check = subprocess.run([str(tmp_path / "build" / "syscorr-ebpf"), "--check"],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert check.returncode == 0 and check.stdout == "ok\n", check.stderr
 
 
 def test_lost_records_are_counted_and_reported(tmp_path):
