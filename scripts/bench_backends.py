@@ -150,7 +150,7 @@ def measure_parse(ebpf_trace: Path, strace_trace: Path | None) -> None:
 
     log = ebpf_trace / "syscalls.ebpf"
     t0 = time.perf_counter()
-    raw = sum(1 for _, fields, _ in _raw_records(log) if fields and fields[0] == REC_SYSCALL)
+    raw = sum(1 for _, _, fields, _ in _raw_records(log) if fields and fields[0] == REC_SYSCALL)
     t1 = time.perf_counter()
     text = sum(1 for r in parse_ebpf(log) if type(r).__name__ == "Syscall")
     t2 = time.perf_counter()

@@ -10,6 +10,7 @@ a kernel with BTF; they skip where that is truly missing, and fail instead of sk
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +22,11 @@ from syscorr.capture.ebpf import EbpfBackend
 from syscorr.correlate.engine import Correlator
 from syscorr.correlate.model import IterationItem, StepItem, SyscallItem
 from syscorr.errors import TracerUnavailable
+from syscorr.parse.ebpf import LOG_HEADER, REC
 from syscorr.trace import directory
 from syscorr.trace.load import open_trace
 from tests import attribution
-from tests.conftest import APPS, run_syscorr
+from tests.conftest import APPS, run_syscorr, syscorr_cmd
 from tests.test_correlate_engine import blocks_lines
 
 pytestmark = [pytest.mark.slow, pytest.mark.ebpf]
@@ -202,8 +204,98 @@ def test_a_loader_that_is_not_there_is_named(tmp_path):
     env = dict(os.environ, SYSCORR_EBPF_LOADER=str(tmp_path / "syscorr-ebpf"))
     proc = run_syscorr("run", "--backend", "ebpf", "-o", str(tmp_path / "t"),
                        str(APPS / "exitcode.py"), "0", env=env)  # fmt: skip
-    assert proc.returncode == 2
-    assert f"the eBPF loader {tmp_path / 'syscorr-ebpf'} does not exist" in proc.stderr.decode()
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1, err
+    assert f"the eBPF loader {tmp_path / 'syscorr-ebpf'} does not exist" in err
+    assert "`unset SYSCORR_EBPF_LOADER`" in err
+
+
+def test_a_loader_that_cannot_start_is_named_with_the_fix(tmp_path):
+    """A loader whose shared library is gone (its copy asks for libbpf.so.9): the dynamic
+    linker's message, and how to get a working one, not "the kernel refused"."""
+    broken = tmp_path / "syscorr-ebpf"
+    data = Path(EbpfBackend().loader).read_bytes()
+    assert data.count(b"libbpf.so.1\0") == 1
+    broken.write_bytes(data.replace(b"libbpf.so.1\0", b"libbpf.so.9\0"))
+    broken.chmod(0o755)
+    env = dict(os.environ, SYSCORR_EBPF_LOADER=str(broken))
+    proc = run_syscorr("run", "--backend", "ebpf", "-o", str(tmp_path / "t"),
+                       str(APPS / "exitcode.py"), "0", env=env)  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1, err
+    assert f"the eBPF loader {broken} cannot start (" in err and "libbpf.so.9" in err
+    assert "kernel refused" not in err and "`unset SYSCORR_EBPF_LOADER`" in err
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) missing")
+def test_without_kernel_btf_ebpf_says_so_and_auto_takes_strace(tmp_path):
+    """/sys/kernel/btf hidden under an empty tmpfs (a private mount namespace): the one-line
+    reason and what to use instead; auto falls back to strace."""
+    hide = ("import os, subprocess, sys; "
+            "subprocess.run(['mount', '-t', 'tmpfs', 'none', '/sys/kernel/btf'], check=True); "
+            "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")  # fmt: skip
+
+    def run(backend: str, out: str) -> subprocess.CompletedProcess:
+        argv = ["unshare", "-m", sys.executable, "-c", hide, "-m", "syscorr", "run", "--backend",
+                backend, "-o", str(tmp_path / out), str(APPS / "exitcode.py"), "0"]  # fmt: skip
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+    proc = run("ebpf", "t")
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "needs kernel BTF (/sys/kernel/btf/vmlinux is missing" in proc.stderr
+    assert "use `--backend strace`" in proc.stderr
+    proc = run("auto", "t2")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "t2" / "meta.json").read_text())["backend"]["name"] == "strace"
+
+
+def test_the_loader_is_never_taken_from_path(tmp_path):
+    """A stale build (an old stamp) and a `syscorr-ebpf` on PATH: the backend names and runs
+    the one it builds from its own sources, never the one on PATH."""
+    dest, bin_dir = tmp_path / "build", tmp_path / "bin"
+    shutil.copytree(Path(EbpfBackend().loader).parent, dest)
+    (dest / "stamp").write_text("stale")
+    bin_dir.mkdir()
+    impostor = bin_dir / "syscorr-ebpf"
+    impostor.write_text('#!/bin/sh\ntouch "$IMPOSTOR_RAN"\nexit 1\n')
+    impostor.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "SYSCORR_EBPF_LOADER"}
+    env.update(PATH=f"{bin_dir}:{env['PATH']}", SYSCORR_EBPF_DIR=str(dest),
+               IMPOSTOR_RAN=str(tmp_path / "impostor-ran"))  # fmt: skip
+    named = subprocess.run([sys.executable, "-c", "from syscorr.capture.ebpf import EbpfBackend; "
+                            "print(EbpfBackend().loader)"], env=env, capture_output=True,
+                           text=True, check=True)  # fmt: skip
+    assert named.stdout.strip() == str(dest / "syscorr-ebpf")
+    proc = run_syscorr("run", "-q", "--backend", "ebpf", "-o", str(tmp_path / "t"),
+                       str(APPS / "exitcode.py"), "0", env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"building the eBPF loader" in proc.stderr  # the stale stamp was noticed
+    assert (dest / "stamp").read_text() != "stale" and not (tmp_path / "impostor-ran").exists()
+    meta = json.loads((tmp_path / "t" / "meta.json").read_text())
+    assert meta["backend"]["argv"][0] == str(dest / "syscorr-ebpf")
+
+
+def test_two_builds_at_once_take_turns(tmp_path):
+    """Two `python -m syscorr.capture.ebpf` into one empty directory at once: one compiles
+    (clang, counted through a wrapper on PATH), the other waits for it and takes its build."""
+    bin_dir, count = tmp_path / "bin", tmp_path / "clang-runs"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "clang"
+    wrapper.write_text('#!/bin/sh\necho run >> "$CLANG_RUNS"\nexec "$REAL_CLANG" "$@"\n')
+    wrapper.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", CLANG_RUNS=str(count),
+               REAL_CLANG=shutil.which("clang"),
+               SYSCORR_EBPF_DIR=str(tmp_path / "build"))  # fmt: skip
+    argv = [sys.executable, "-m", "syscorr.capture.ebpf"]
+    builds = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True) for _ in range(2)]  # fmt: skip
+    outs = [b.communicate(timeout=300) for b in builds]
+    assert [b.returncode for b in builds] == [0, 0], outs
+    assert {out for out, _ in outs} == {f"{tmp_path / 'build' / 'syscorr-ebpf'}\n"}
+    assert count.read_text().splitlines() == ["run"]
+    check = subprocess.run([str(tmp_path / "build" / "syscorr-ebpf"), "--check"],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert check.returncode == 0 and check.stdout == "ok\n", check.stderr
 
 
 def test_lost_records_are_counted_and_reported(tmp_path):
@@ -313,3 +405,103 @@ def test_echo_on_uvloop_every_tagged_send_is_attributed(tmp_path_factory):
     checked, wrong = attribution.check(items_of(loaded))
     assert checked == 3 * 10 * 2
     assert wrong == []
+
+
+# ---- children and threads: whose fds, which thread ----
+
+
+@pytest.fixture(scope="module")
+def children_trace(tmp_path_factory):
+    """fixtures/apps/children.py run with its stdout on a file (the parent's fd 1)."""
+    where = tmp_path_factory.mktemp("children")
+    out, spawn_out = where / "t", where / "spawn-out"
+    with open(where / "parent-out", "wb") as stdout:
+        proc = subprocess.run(syscorr_cmd("run", "-q", "--backend", "ebpf", "-o", str(out),
+                                          str(APPS / "children.py"), str(spawn_out),
+                                          "--exec-from-thread"),
+                              stdout=stdout, stderr=subprocess.PIPE, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert spawn_out.read_bytes() == b"spawn-child"
+    assert (where / "parent-out").read_bytes() == b"after-exec"
+    return open_trace(directory.resolve(out)), spawn_out
+
+
+def test_children_write_to_their_own_fds_not_their_parents(children_trace):
+    """A vfork child (subprocess) dup2s a pipe onto stdout and a posix_spawn child opens a file
+    there, both before the parent's vfork/clone3 returns; a fork child writes to an inherited
+    socket. Each write is labelled with the child's own fd, not the parent's stdout (a file)."""
+    loaded, spawn_out = children_trace
+    labels = {}
+    for item in items_of(loaded):
+        data = item.call.data() if type(item) is SyscallItem and item.call.name == "write" else None
+        if data is not None and data.data.endswith(b"-child"):
+            labels[data.data.decode()] = (item.pid, item.fd_label)
+    assert set(labels) == {"vfork-child", "spawn-child", "fork-child"}
+    assert len({pid for pid, _ in labels.values()} | {loaded.meta["exit"]["pid"]}) == 4
+    assert labels["vfork-child"][1] == "pipe"
+    assert labels["spawn-child"][1] == str(spawn_out)
+    assert labels["fork-child"][1].startswith("TCP 127.0.0.1:") and "->" in labels["fork-child"][1]
+
+
+def test_execve_by_a_thread_is_recorded_under_that_thread(children_trace):
+    """A thread other than the main one execve's: the kernel gives it the process's id. The
+    call is recorded whole (path, result) under the thread that made it, the old main thread
+    is said to be superseded (as strace says), and the new program runs as the process."""
+    loaded, _ = children_trace
+    root = loaded.meta["exit"]["pid"]
+    records = list(loaded.records())
+    execs = [r for r in records if type(r).__name__ == "Syscall" and r.name == "execve"]
+    assert [r.tid for r in execs].count(root) == 1  # its own start
+    by_thread = [r for r in execs if _is_thread_of(records, r.tid, root)]
+    assert len(by_thread) == 1, [(r.tid, r.lineno) for r in execs]
+    caller = by_thread[0]
+    assert caller.retval == 0 and not caller.unfinished
+    assert caller.data().data == os.fsencode(sys.executable)
+    superseded = [r for r in records if type(r).__name__ == "ExitRecord"
+                  and r.kind == "superseded"]  # fmt: skip
+    assert [(r.tid, r.code) for r in superseded] == [(root, caller.tid)]
+    write = next(r for r in records if type(r).__name__ == "Syscall" and r.name == "write"
+                 and r.args.endswith('"after-exec", 10'))  # fmt: skip
+    assert write.tid == root and write.lineno > caller.lineno
+
+
+def _is_thread_of(records, tid: int, pid: int) -> bool:
+    """Whether `pid` made thread `tid` (a clone with CLONE_THREAD returned it)."""
+    return any(type(r).__name__ == "Syscall" and r.tid == pid and r.name.startswith("clone")
+               and r.retval == tid and "CLONE_THREAD" in r.args for r in records)  # fmt: skip
+
+
+# ---- a damaged log ----
+
+
+def test_a_damaged_log_is_reported_where_it_is_and_read_past(echo_trace, tmp_path):
+    """A recorded log with garbage put in the middle and an fd record whose blobs lie about
+    what they hold: `syscorr report` says how many records could not be read and where the
+    first is, and reads everything after the damage (no traceback)."""
+    trace = tmp_path / "damaged"
+    shutil.copytree(echo_trace.trace.path, trace)
+    log = trace / "syscalls.ebpf"
+    data = log.read_bytes()
+    offsets, at = [], LOG_HEADER.size
+    while at < len(data):
+        offsets.append(at)
+        at += struct.unpack_from("<I", data, at + 4)[0]
+    fdinfo = next(at for at in offsets if struct.unpack_from("<H", data, at)[0] == 3)
+    fields = list(REC.unpack_from(data, fdinfo))
+    fields[14:17] = [fields[14] - 5, fields[15], 5]  # 5 bytes of "socket info"
+    middle = offsets[len(offsets) // 2]
+    data = (data[:fdinfo] + REC.pack(*fields) + data[fdinfo + REC.size : middle]
+            + b"\xff" * 100 + data[middle:])  # fmt: skip
+    log.write_bytes(data)
+    proc = run_syscorr("report", str(trace), env=dict(os.environ, COLUMNS="160"))
+    out = (proc.stdout + proc.stderr).decode()
+    assert proc.returncode == 0 and "Traceback" not in out, out
+    first = offsets.index(fdinfo) + 1
+    assert f"2 lines could not be parsed, first at line {first}" in out
+    damaged = list(open_trace(directory.resolve(trace)).records())
+    whole = list(echo_trace.records())
+    assert [r.reason for r in damaged if type(r).__name__ == "Unparsed"] == [
+        f"cannot read the record at byte {fdinfo}: unpack requires a buffer of 56 bytes",
+        f"damaged record at byte {middle}: 100 bytes skipped",
+    ]
+    assert damaged[-1][1:] == whole[-1][1:]  # the end is read (its ordinal is one more)

@@ -26,14 +26,29 @@ class Formatter:
     def __init__(self, string_limit: int = 256) -> None:
         self.string_limit = string_limit
         self.fds: dict[int, dict[int, str]] = {}  # tgid -> fd -> decoration
+        self.recorded_forks: set[int] = set()  # children whose fork record was seen
 
     # ---- fds ----
 
     def fd_info(self, tgid: int, fd: int, link: str, info: bytes) -> None:
         self.fds.setdefault(tgid, {})[fd] = sock_decoration(info) if info else link_decoration(link)
 
-    def fork(self, parent: int, child: int) -> None:
-        self.fds[child] = dict(self.fds.get(parent, {}))
+    def fork(self, parent: int, child: int, shared: bool = False) -> None:
+        if shared:
+            self.fds[child] = self.fds.setdefault(parent, {})
+        else:
+            self.fds[child] = dict(self.fds.get(parent, {}))
+
+    def forked(self, parent: int, child: int, shared: bool) -> None:
+        """The recorder's fork record: `child` (a tgid) starts with `parent`'s fds."""
+        if child != parent:  # a thread shares its group's table already
+            self.fork(parent, child, shared)
+            self.recorded_forks.add(child)
+
+    def exited(self, tgid: int) -> None:
+        """A process ended: its table goes (its pid may be reused)."""
+        self.fds.pop(tgid, None)
+        self.recorded_forks.discard(tgid)
 
     def fd(self, tgid: int, number: int) -> str:
         if number == AT_FDCWD - (1 << 64) or number == AT_FDCWD:
@@ -122,21 +137,26 @@ def _effect_anon(name):
     return effect
 
 
+CLONE_FILES, CLONE_THREAD = 0x400, 0x10000
+
+
+def _child_of(self, tgid, ret, flags):
+    """A clone/fork returned in the parent: copy its table, unless the fork record did."""
+    if ret > 0 and not flags & CLONE_THREAD and ret not in self.recorded_forks:
+        self.fork(tgid, ret, bool(flags & CLONE_FILES))
+
+
 def _effect_fork(self, tgid, a, ret, data, addr, info):
-    flags = a[0]
-    if ret > 0 and not flags & 0x10000:  # CLONE_THREAD threads share the table already
-        self.fork(tgid, ret)
+    _child_of(self, tgid, ret, a[0])
 
 
 def _effect_clone3(self, tgid, a, ret, data, addr, info):
     flags = struct.unpack_from("<Q", bytes(data))[0] if len(data) >= 8 else 0
-    if ret > 0 and not flags & 0x10000:
-        self.fork(tgid, ret)
+    _child_of(self, tgid, ret, flags)
 
 
 def _effect_plain_fork(self, tgid, a, ret, data, addr, info):
-    if ret > 0:
-        self.fork(tgid, ret)
+    _child_of(self, tgid, ret, 0)
 
 
 _EFFECTS = {

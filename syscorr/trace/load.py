@@ -62,7 +62,8 @@ class LoadedTrace:
     def _parse(self, stats: ParseStats) -> Iterator:
         if self.log_format == "ebpf":
             for index, path in enumerate(self.logs):
-                yield from parse_ebpf(path, source=index)
+                with directory.open_regular(path) as log:
+                    yield from parse_ebpf(log, source=index)
             return
         if self.log_format == "dtrace":
             for index, path in enumerate(self.logs):

@@ -60,12 +60,9 @@ class EbpfBackend(TracerDefaults):
 
     @property
     def loader(self) -> str:
-        if self._loader:
-            return self._loader
-        found = build.default_dir() / build.LOADER
-        if build.is_current(found.parent):
-            return str(found)
-        return shutil.which(build.LOADER) or str(found)
+        """$SYSCORR_EBPF_LOADER, else the one built from these sources (never one on PATH:
+        it would be of another version; check_available() builds it when it is stale)."""
+        return self._loader or str(build.default_dir() / build.LOADER)
 
     def check_available(self) -> None:
         _check_cached(self._loader, self.ring_mb)
@@ -147,7 +144,10 @@ def _check_cached(loader_override: str | None, ring_mb: int) -> None:
             build.build(dest)
         loader = str(dest / build.LOADER)
     elif shutil.which(loader) is None and not Path(loader).exists():
-        raise TracerUnavailable(f"the eBPF loader {loader} does not exist (SYSCORR_EBPF_LOADER)")
+        raise TracerUnavailable(
+            f"the eBPF loader {loader} does not exist (SYSCORR_EBPF_LOADER): fix the path, or "
+            "`unset SYSCORR_EBPF_LOADER` to use syscorr's own (built on first use)"
+        )
     verdict = _verdict_path(loader, ring_mb)
     if verdict is not None and verdict.exists():
         return  # the kernel accepted this very loader since the last boot
@@ -159,11 +159,18 @@ def _check_cached(loader_override: str | None, ring_mb: int) -> None:
             timeout=60,
         )
     except OSError as e:
-        raise TracerUnavailable(f"cannot run the eBPF loader {loader}: {e.strerror}") from e
+        raise TracerUnavailable(
+            f"cannot run the eBPF loader {loader}: {e.strerror}; {_rebuild_hint(loader_override)}"
+        ) from e
     except subprocess.TimeoutExpired:
         raise TracerUnavailable(f"the eBPF loader {loader} did not answer in 60 s") from None
     if probe.returncode != 0:
         message = next((ln for ln in probe.stderr.splitlines() if ln.strip()), "no message")
+        if not message.startswith("syscorr-ebpf: "):  # it did not get as far as main()
+            raise TracerUnavailable(
+                f"the eBPF loader {loader} cannot start ({message.strip()}, exit "
+                f"{probe.returncode}); {_rebuild_hint(loader_override)}"
+            )
         raise TracerUnavailable(
             "the kernel refused syscorr's eBPF programs "
             f"({message.removeprefix('syscorr-ebpf: ')}); "
@@ -172,8 +179,18 @@ def _check_cached(loader_override: str | None, ring_mb: int) -> None:
     if verdict is not None:
         try:
             verdict.touch()
+            this_build = verdict.name.rsplit("-", 1)[0] + "-"
+            for old in verdict.parent.glob(".checked-*"):
+                if not old.name.startswith(this_build):
+                    old.unlink(missing_ok=True)  # of an older build or boot
         except OSError:
             pass  # only a cache
+
+
+def _rebuild_hint(loader_override: str | None) -> str:
+    if loader_override is not None:
+        return "fix it, or `unset SYSCORR_EBPF_LOADER` to use syscorr's own"
+    return "rebuild it: `python -m syscorr.capture.ebpf --force`"
 
 
 def _verdict_path(loader: str, ring_mb: int) -> Path | None:

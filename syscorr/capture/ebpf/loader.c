@@ -74,9 +74,9 @@ static void die(const char *step, int err)
     exit(FAIL_START);
 }
 
-static void put_record(unsigned short kind, unsigned short nr, const unsigned long long *args,
-                       int nargs, const void *blob0, unsigned short len0, const void *blob2,
-                       unsigned short len2)
+static void put_record(unsigned short kind, unsigned short nr, unsigned int pid,
+                       const unsigned long long *args, int nargs, const void *blob0,
+                       unsigned short len0, const void *blob2, unsigned short len2)
 {
     struct rec_header h;
     struct timespec now;
@@ -84,6 +84,7 @@ static void put_record(unsigned short kind, unsigned short nr, const unsigned lo
     clock_gettime(CLOCK_MONOTONIC, &now);
     h.kind = kind;
     h.nr = nr;
+    h.tgid = h.tid = pid;
     h.ts = (unsigned long long)now.tv_sec * 1000000000ull + now.tv_nsec;
     h.len[0] = len0;
     h.len[2] = len2;
@@ -254,7 +255,7 @@ static void scan_fds(int pid)
                 if (net_table[i].inode == args[1])
                     info = &net_table[i].info;
         }
-        put_record(REC_FDINFO, 0, args, 2, target, n, info,
+        put_record(REC_FDINFO, 0, (unsigned)pid, args, 2, target, n, info,
                    info ? sizeof(struct sock_info) : 0);
     }
     closedir(d);
@@ -378,7 +379,7 @@ int main(int argc, char **argv)
         if (bpf_map_update_elem(cfd, &nr, &cls, BPF_ANY))
             die("fill syscall map", errno);
         unsigned long long args[1] = {nr};
-        put_record(REC_NAME, nr, args, 1, SYSCALLS[i].name, strlen(SYSCALLS[i].name), NULL, 0);
+        put_record(REC_NAME, nr, 0, args, 1, SYSCALLS[i].name, strlen(SYSCALLS[i].name), NULL, 0);
     }
 
     sigset_t fatal, old;
@@ -478,9 +479,9 @@ int main(int argc, char **argv)
             memcpy(counts + which * ncpu, values, ncpu * sizeof(*values));
     }
     clock_pair(&clocks[2], &clocks[3]);
-    put_record(REC_CLOCKS, 0, clocks, 4, NULL, 0, NULL, 0);
+    put_record(REC_CLOCKS, 0, 0, clocks, 4, NULL, 0, NULL, 0);
     unsigned long long sargs[1] = {(unsigned long long)ncpu};
-    put_record(REC_STATS, 0, sargs, 1, counts, ncpu * 3 * sizeof(*counts), NULL, 0);
+    put_record(REC_STATS, 0, 0, sargs, 1, counts, ncpu * 3 * sizeof(*counts), NULL, 0);
     fclose(out);
 
     if (stats_path) {

@@ -12,15 +12,22 @@
 #define SYSCORR_RECORD_H
 
 #define LOG_MAGIC "SYSCORR-EBPF\0\0\0\0"
-#define LOG_VERSION 1
+#define LOG_VERSION 2 /* 2: REC_FORK, REC_EXEC, REC_FDINFO carries the pid it scanned */
 
 /* rec_header.kind */
 #define REC_SYSCALL 1 /* one syscall, entry and exit */
 #define REC_EXIT 2    /* a process (thread group) ended: ret = exit status as wait(2) gives it */
-#define REC_FDINFO 3  /* an fd open when tracing started: args[0] = fd, blob 0 = readlink text */
+#define REC_FDINFO 3  /* an fd open when tracing started: tgid = its process, args[0] = fd,
+                        blob 0 = readlink text, blob 2 = sock_info of a socket */
 #define REC_NAME 4    /* nr -> syscall name table: nr, blob 0 = name */
 #define REC_STATS 5   /* at the end: args[0] = cpus, blob 0 = u64 lost[cpus], u64 written[cpus] */
 #define REC_CLOCKS 6  /* args[0..3] = realtime, monotonic at arming; realtime, monotonic at end */
+#define REC_FORK 7    /* tgid/tid created a task (before it first runs, so before any of its
+                         records): args[0] = its tgid (= tgid for a thread), args[1] = its tid,
+                         args[2] = 1 when it shares the creator's fd table (CLONE_FILES) */
+#define REC_EXEC 8    /* a thread other than the leader execve'd: the kernel gave it the group's
+                         id (tgid = tid = the leader's); args[0] = the tid it called execve
+                         with. The execve's own record keeps that old tid. */
 
 /* rec_header.flags */
 #define F_UNFINISHED 1 /* no exit seen (exit, exit_group, or the thread died in the call) */

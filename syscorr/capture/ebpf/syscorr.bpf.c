@@ -6,7 +6,10 @@
  * process (the tracepoint fires before the child first runs: no race). sys_enter keeps the
  * entry (time, number, arguments) of a traced call per thread; sys_exit writes one record with
  * both ends and the user memory the call's class names (see record.h). exit/exit_group are
- * written at entry. Records go out with BPF_RB_NO_WAKEUP; the consumer is woken only when the
+ * written at entry. A fork writes REC_FORK before the child runs (its fds are its parent's: a
+ * vfork child's dup2 comes before the parent's vfork returns); an execve by a thread other
+ * than the leader writes REC_EXEC and its pending entry follows the thread to its new id, so
+ * the call is written whole, under the tid that made it. Records go out with BPF_RB_NO_WAKEUP; the consumer is woken only when the
  * ring is more than a quarter full (it also drains on a timer). A record that does not fit is
  * counted in `counters[CNT_LOST]` per CPU: nothing is lost silently.
  */
@@ -63,6 +66,8 @@ struct pending {
     __u64 args[6];
     __u32 nr;
     __u32 cls;
+    __u32 tid; /* the thread that made the call (an execve may change its id) */
+    __u32 pad;
 };
 
 struct {
@@ -211,6 +216,7 @@ static __always_inline struct scratch *begin(__u16 kind, __u32 nr, __u64 id)
     s->h.len[0] = s->h.len[1] = s->h.len[2] = 0;
     s->h.dur = 0;
     s->h.ret = 0;
+    __builtin_memset(s->h.args, 0, sizeof(s->h.args));
     return s;
 }
 
@@ -229,6 +235,7 @@ int on_enter(struct bpf_raw_tracepoint_args *ctx)
     p.ts = bpf_ktime_get_ns();
     p.nr = nr;
     p.cls = *cls;
+    p.tid = (__u32)id;
     p.args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
     p.args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
     p.args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
@@ -406,6 +413,7 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
     long ret = ctx->args[1];
     struct scratch *s = begin(REC_SYSCALL, p->nr, id);
     if (s) {
+        s->h.tid = p->tid;
         s->h.ts = p->ts;
         s->h.dur = bpf_ktime_get_ns() - p->ts;
         s->h.ret = ret;
@@ -428,6 +436,39 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx)
     __u32 ctgid = BPF_CORE_READ(child, tgid);
     __u8 one = 1;
     bpf_map_update_elem(&tracked, &ctgid, &one, BPF_ANY);
+    struct scratch *s = begin(REC_FORK, 0, bpf_get_current_pid_tgid());
+    if (s) {
+        s->h.ts = bpf_ktime_get_ns();
+        s->h.args[0] = ctgid;
+        s->h.args[1] = BPF_CORE_READ(child, pid);
+        s->h.args[2] = BPF_CORE_READ(child, files) == BPF_CORE_READ(parent, files);
+        submit(s);
+    }
+    return 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int on_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    __u32 tid = (__u32)id;
+    __u32 old = (__u32)ctx->args[1];
+    if (old == tid || !is_tracked(id >> 32))
+        return 0;
+    /* de_thread made this thread the leader: its execve's entry is under its old id */
+    struct pending *p = bpf_map_lookup_elem(&inflight, &old);
+    if (p) {
+        struct pending moved = *p;
+        bpf_map_delete_elem(&inflight, &old);
+        if (bpf_map_update_elem(&inflight, &tid, &moved, BPF_ANY) != 0)
+            count(CNT_NO_SLOT);
+    }
+    struct scratch *s = begin(REC_EXEC, 0, id);
+    if (s) {
+        s->h.ts = bpf_ktime_get_ns();
+        s->h.args[0] = old;
+        submit(s);
+    }
     return 0;
 }
 
@@ -441,6 +482,7 @@ int on_task_exit(struct bpf_raw_tracepoint_args *ctx)
     if (p) { /* the thread dies inside a call (killed in epoll_wait, say): write it unfinished */
         struct scratch *s = begin(REC_SYSCALL, p->nr, id);
         if (s) {
+            s->h.tid = p->tid;
             s->h.ts = p->ts;
             s->h.flags = F_UNFINISHED;
             __builtin_memcpy(s->h.args, p->args, sizeof(p->args));
