@@ -28,8 +28,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
 from syscorr.capture.backend import Backend, ExitStatus
 from syscorr.capture.jobs import BLOCKED_BY_RUNNER, WAKES_RUNNER, Job
 
@@ -184,6 +182,8 @@ class _Watch:
             return False
         if self.main_fd is not None:
             return bool(select.select([self.main_fd], [], [], 0)[0])
+        import psutil
+
         try:
             return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
         except psutil.Error:
@@ -284,6 +284,8 @@ def _status_of(wait_status: int) -> ExitStatus:
 
 def _running(pid: int) -> bool:
     """Alive, not a zombie waiting to be reaped."""
+    import psutil
+
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
