@@ -123,20 +123,21 @@ def test_syscorr_run_loads_no_framework(tmp_path):
     """`python -m syscorr run` on a plain line never imports typer, pydantic or rich, nor a
     syscall-log parser (the trace is written; the target is a Python that does nothing)."""
     probe = (
-        "import runpy, sys\n"
+        "import os, runpy, sys\n"
         "sys.argv = ['syscorr', 'run', '-q', '--backend', 'strace', '-o', sys.argv[1],"
         " '--', sys.executable, '-c', 'pass']\n"
-        "try:\n"
-        "    runpy.run_module('syscorr', run_name='__main__')\n"
-        "except SystemExit as e:\n"
-        "    assert e.code == 0, e.code\n"
         "heavy = ('typer', 'pydantic', 'rich', 'click')\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"
-        "             or m.startswith('syscorr.parse.') and m != 'syscorr.parse.vocabulary'))\n"
+        "def leave(code, exit=os._exit):\n"
+        "    print(code, sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"
+        "          or m.startswith('syscorr.parse.') and m != 'syscorr.parse.vocabulary'))\n"
+        "    sys.stdout.flush()\n"
+        "    exit(code)\n"
+        "os._exit = leave\n"
+        "runpy.run_module('syscorr', run_name='__main__')\n"
     )
     out = tmp_path / "trace"
     done = subprocess.run([sys.executable, "-c", probe, str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert done.stdout.strip() == "0 []"
     assert (out / "meta.json").exists()
