@@ -1,5 +1,5 @@
 """`python -m syscorr` runs the command-line interface."""
 
-from syscorr.cli.app import main
+from syscorr.cli.main import main
 
 main()

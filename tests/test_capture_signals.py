@@ -139,3 +139,25 @@ def test_ctrl_z_stops_the_job_and_fg_continues_it(tmp_path):
     traced = in_terminal(program(True, tmp_path), [b"\x1a", b"\x03"])
     assert traced.index("[stopped]") < traced.index("[fg]") < traced.index("got 1 SIGINT")
     assert "[exit 0]" in traced, traced
+
+
+def test_the_program_inherits_the_signal_mask_syscorr_was_given(tmp_path):
+    """syscorr blocks the signals it waits for (SIGINT..., SIGCHLD) while the job runs; the
+    program gets the mask syscorr itself started with, a signal blocked by syscorr's parent
+    included, as it would without syscorr."""
+    probe = "import signal; print(sorted(map(int, signal.pthread_sigmask(signal.SIG_BLOCK, []))))"
+    parent = (
+        "import signal, subprocess, sys\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])\n"
+        "sys.exit(subprocess.run(sys.argv[1:]).returncode)\n"
+    )
+    plain = [sys.executable, "-c", probe]
+    traced = syscorr_cmd("run", "-q", "-o", str(tmp_path / "t"), "--", *plain)
+    for argv in (plain, traced):
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert out.stdout.strip() == "[]", (argv, out.stderr)
+    (tmp_path / "t").rename(tmp_path / "t0")
+    for argv in (plain, traced):
+        out = subprocess.run([sys.executable, "-c", parent, *argv], capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+        assert out.stdout.strip() == f"[{int(signal.SIGUSR2)}]", (argv, out.stderr)

@@ -26,9 +26,10 @@ and overrides what it can do better). The runner never looks inside a backend; s
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-import psutil
+if TYPE_CHECKING:  # psutil loads when a backend first asks about processes
+    import psutil
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,20 @@ class TracerDefaults:
         return {}
 
     def program_of(self, tracer_pid: int) -> int | None:
-        """The tracer's child that runs another executable than the tracer (exec'd)."""
+        """The tracer's child that runs another executable than the tracer (exec'd). Read
+        from /proc where it lists a process's children (it is asked at each wait step until
+        the program has started: psutil would scan every process each time)."""
+        children = proc_children(tracer_pid)
+        if children is not None:
+            tracer_exe = proc_exe(tracer_pid)
+            if tracer_exe is None:
+                return None
+            for child in children:
+                if proc_exe(child) not in (None, tracer_exe):
+                    return child
+            return None
+        import psutil
+
         try:
             tracer = psutil.Process(tracer_pid)
             children, tracer_exe = tracer.children(), tracer.exe()
@@ -122,6 +136,8 @@ class TracerDefaults:
 
     def traced_processes(self, tracer_pid: int) -> list[int]:
         """The tracer's descendants (a tracer that is a child subreaper keeps orphans)."""
+        import psutil
+
         try:
             return sorted(p.pid for p in psutil.Process(tracer_pid).children(recursive=True))
         except psutil.Error:
@@ -140,8 +156,28 @@ class TracerDefaults:
         return {}
 
 
-def _exe(process: psutil.Process) -> str | None:
+def _exe(process: "psutil.Process") -> str | None:
+    import psutil
+
     try:
         return process.exe()
     except psutil.Error:
+        return None
+
+
+def proc_children(pid: int) -> list[int] | None:
+    """The children of process `pid` (of its main thread) as Linux's /proc lists them; None
+    where it does not (another system, no CONFIG_PROC_CHILDREN) or `pid` is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as f:
+            return [int(word) for word in f.read().split()]
+    except (OSError, ValueError):
+        return None
+
+
+def proc_exe(pid: int) -> str | None:
+    """The executable process `pid` runs (Linux /proc), None when it cannot be read."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
         return None

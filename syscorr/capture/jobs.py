@@ -1,7 +1,9 @@
 """The traced job: the tracer and the program in a process group of their own, as a shell does.
 
-Contract: `Job.start(argv, env)` starts the tracer (which starts the program) and returns the
-Job. Where the tracer's processes run depends on where syscorr runs (`Job.mode`):
+Contract: `Job.start(argv, env, child_mask)` starts the tracer (which starts the program) with
+the signal mask `child_mask` (the one syscorr had before the runner blocked the signals it
+waits for: the program inherits what it would without syscorr) and returns the Job. Where the
+tracer's processes run depends on where syscorr runs (`Job.mode`):
 - "own-group" (syscorr is not in the foreground of a terminal: CI, `timeout`, `&`): a new
   process group. A signal sent to syscorr's group (`kill -INT -PGID`, `timeout -s INT`) reaches
   syscorr only, which passes it on once.
@@ -23,6 +25,8 @@ import subprocess
 from collections.abc import Sequence
 
 BLOCKED_BY_RUNNER = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+# also blocked by the runner while it waits: the tracer's end wakes the wait at once
+WAKES_RUNNER = signal.SIGCHLD
 
 
 def _terminal() -> int | None:
@@ -55,7 +59,7 @@ class Job:
         self.pgid = os.getpgrp() if mode == "shared" else process.pid
 
     @classmethod
-    def start(cls, argv: Sequence[str], env: dict) -> "Job":
+    def start(cls, argv: Sequence[str], env: dict, child_mask: set | None = None) -> "Job":
         tty = _terminal()
         mode = "own-group"
         if tty is not None:
@@ -74,7 +78,10 @@ class Job:
                 os.setpgid(0, 0)
             if tty is not None:
                 _give_terminal(tty, os.getpgrp())  # the parent does it too: no race
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, BLOCKED_BY_RUNNER)
+            if child_mask is None:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, (*BLOCKED_BY_RUNNER, WAKES_RUNNER))
+            else:
+                signal.pthread_sigmask(signal.SIG_SETMASK, child_mask)
 
         try:
             # close_fds=False: the program inherits what it would inherit without syscorr

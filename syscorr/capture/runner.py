@@ -22,7 +22,7 @@ from syscorr import TRACE_FORMAT_VERSION
 from syscorr.capture import target as target_mod
 from syscorr.capture.backend import Backend, CaptureOptions
 from syscorr.capture.inherited import inherited_fds
-from syscorr.capture.jobs import BLOCKED_BY_RUNNER, Job
+from syscorr.capture.jobs import BLOCKED_BY_RUNNER, WAKES_RUNNER, Job
 from syscorr.capture.supervise import Ended, WaitPolicy, supervise
 from syscorr.errors import TargetError
 from syscorr.trace import directory
@@ -112,10 +112,10 @@ def run_traced(request: RunRequest) -> RunOutcome:
     _set_aside(trace.path / RESERVE, RESERVE_SIZE)
 
     meta["inherited_fds"] = {str(fd): facts for fd, facts in inherited_fds().items()}
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, (*FORWARDED_SIGNALS, WAKES_RUNNER))
     try:
         try:
-            job = Job.start(tracer_argv, env)
+            job = Job.start(tracer_argv, env, child_mask=blocked)
         except OSError as e:
             raise TargetError(f"cannot start {tracer_argv[0]}: {e.strerror}") from e
         try:
@@ -125,6 +125,7 @@ def run_traced(request: RunRequest) -> RunOutcome:
         outcome = _finish(trace, meta, request.backend, log_path, ended)
         while signal.sigtimedwait(FORWARDED_SIGNALS, 0) is not None:
             pass  # repeats of a signal that already ended the wait (timeout(1) sends two)
+        # a SIGCHLD still pending is left to syscorr's own disposition when unblocked
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return outcome

@@ -24,8 +24,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
-
 from syscorr.capture.backend import CaptureOptions, ExitStatus
 from syscorr.errors import TracerUnavailable
 
@@ -122,6 +120,8 @@ class StraceBackend:
     def program_of(self, tracer_pid: int) -> int | None:
         """strace's child that it traces (not its log sink) and that has exec'd (not one of
         the probe children strace forks at start)."""
+        import psutil
+
         try:
             tracer = psutil.Process(tracer_pid)
             children, tracer_exe = tracer.children(), tracer.exe()
@@ -137,6 +137,8 @@ class StraceBackend:
 
     def traced_processes(self, tracer_pid: int) -> list[int]:
         """Every process strace traces, wherever it was reparented (a daemon's double fork)."""
+        import psutil
+
         found = []
         for proc in psutil.process_iter(["pid"]):
             pid = proc.info["pid"]

@@ -15,7 +15,9 @@ tracer dying before the program did. What ends the wait:
 While the program runs, SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to syscorr are passed on to it
 once: a signal the program got directly as well (it shares syscorr's group: `jobs.Job` mode
 "shared") is not sent again, nor the repeat of one from the same sender within `REPEAT_S`
-(`timeout -s INT` signals syscorr and then its group). The caller blocks those signals.
+(`timeout -s INT` signals syscorr and then its group). The caller blocks those signals and
+SIGCHLD (`jobs.WAKES_RUNNER`), whose arrival ends a wait step early: the tracer's end is seen at
+once rather than at the next `POLL_S` tick.
 """
 
 import os
@@ -26,13 +28,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
 from syscorr.capture.backend import Backend, ExitStatus
-from syscorr.capture.jobs import BLOCKED_BY_RUNNER, Job
+from syscorr.capture.jobs import BLOCKED_BY_RUNNER, WAKES_RUNNER, Job
 
 SI_KERNEL = 0x80  # si_code of a signal the kernel (e.g. the tty driver) sent
 POLL_S = 0.05
+WAIT_SIGNALS = (*BLOCKED_BY_RUNNER, WAKES_RUNNER)
 REPEAT_S = 0.1
 KILL_AFTER = 5.0
 EXIT_LINE_WAIT_S = 2.0  # how long the tracer may take to write the program's exit line
@@ -83,8 +84,10 @@ class _Watch:
                 if self._done_with_main():
                     break
                 self._check_timeout()
-                info = signal.sigtimedwait(BLOCKED_BY_RUNNER, POLL_S)
-                if info is not None and self._on_signal(info):
+                info = signal.sigtimedwait(WAIT_SIGNALS, POLL_S)
+                if info is None or info.si_signo == WAKES_RUNNER:
+                    continue  # a child of syscorr (the tracer) changed state: look again
+                if self._on_signal(info):
                     break
         finally:
             if self.main_fd is not None:
@@ -179,6 +182,8 @@ class _Watch:
             return False
         if self.main_fd is not None:
             return bool(select.select([self.main_fd], [], [], 0)[0])
+        import psutil
+
         try:
             return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
         except psutil.Error:
@@ -279,6 +284,8 @@ def _status_of(wait_status: int) -> ExitStatus:
 
 def _running(pid: int) -> bool:
     """Alive, not a zombie waiting to be reaped."""
+    import psutil
+
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:

@@ -5,7 +5,8 @@ Contract: `resolve(argv)` returns a `Target`:
 - `CMD ARGS` runs CMD found on PATH (or as a path).
 When the program is a Python interpreter, or a script whose `#!` line names one, its version is
 read and anything older than 3.12 is refused: the agent needs sys.monitoring. A missing target
-raises TargetError with the fix; nothing is started but the interpreter's version query.
+raises TargetError with the fix; nothing is started but the interpreter's version query, and
+not even that when the interpreter is the very file syscorr runs on (its version is known).
 """
 
 import os
@@ -93,6 +94,8 @@ def _shebang_python(exe: str) -> str | None:
 
 
 def _python_version(interpreter: str) -> str | None:
+    if _is_this_interpreter(interpreter):
+        return ".".join(str(n) for n in sys.version_info[:3])
     try:
         out = subprocess.run(
             [interpreter, "-I", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
@@ -104,6 +107,16 @@ def _python_version(interpreter: str) -> str | None:
         return None
     text = out.stdout.strip()
     return text if out.returncode == 0 and re.fullmatch(r"\d+\.\d+\.\d+", text) else None
+
+
+def _is_this_interpreter(interpreter: str) -> bool:
+    """Is `interpreter` the executable file syscorr itself runs on (symlinks followed)?"""
+    if not sys.executable:
+        return False
+    try:
+        return os.path.samefile(interpreter, sys.executable)
+    except (OSError, ValueError):
+        return False
 
 
 def _require_new_enough(interpreter: str, version: str) -> None:

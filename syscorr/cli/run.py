@@ -1,18 +1,16 @@
 """`syscorr run`: run a program under the tracer with the agent inside it, and write a trace.
 
-Contract: `run(...)` is the typer command (registered by syscorr.cli.app). It resolves the
-syscall set, hands a `RunRequest` to `syscorr.capture.runner`, prints the one-line summary on
-stderr (unless -q) and exits with the target's own status (or dies by its signal).
+Contract: `run(...)` is the typer command (registered by syscorr.cli.app): it declares the
+options (their help, defaults and checks) and hands them to `syscorr.cli.run_command.execute`,
+which runs the target traced, prints the one-line summary on stderr (unless -q) and exits with
+the target's own status (or dies by its signal). The usual command lines skip typer altogether
+(syscorr/cli/run_fastpath.py parses them to the same `RunArgs`; a test holds the two alike).
 """
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from syscorr.cli.common import fail
-from syscorr.errors import SyscorrError, UsageError
 
 HELP = """Run a program under a syscall tracer with the syscorr agent inside it, and write a trace.
 
@@ -130,32 +128,10 @@ def run(
         bool, typer.Option("-q", "--quiet", help="No summary line on stderr after the run.")
     ] = False,
 ) -> None:
-    from syscorr.capture import runner, syscall_sets
-    from syscorr.capture.backend import CaptureOptions
-    from syscorr.capture.ebpf import DATA_MAX, EbpfBackend, choose
-    from syscorr.capture.supervise import WaitPolicy
+    from syscorr.cli.run_command import RunArgs, execute
 
-    try:
-        if wait not in ("main", "children"):
-            raise UsageError(f"--wait {wait!r}: use main (the default) or children")
-        set_name, names = syscall_sets.resolve(syscalls)
-        options = CaptureOptions(names, set_name, string_limit, seccomp)
-        if ebpf_buffer_mb & (ebpf_buffer_mb - 1):
-            raise UsageError(f"--ebpf-buffer-mb {ebpf_buffer_mb}: give a power of two (8, 16, 64)")
-        tracer, why = choose(backend)
-        if isinstance(tracer, EbpfBackend):
-            tracer.ring_mb = ebpf_buffer_mb
-            if string_limit > DATA_MAX:
-                print(f"syscorr: note: the eBPF backend keeps at most {DATA_MAX} bytes per call "
-                      f"(-s {string_limit} asked for more)", file=sys.stderr)  # fmt: skip
-        request = runner.RunRequest(
-            list(argv), tracer, options, output, call_sites, WaitPolicy(wait, timeout), why
-        )
-        outcome = runner.run_traced(request)
-    except SyscorrError as err:
-        fail(err)
-    if not quiet:
-        from syscorr.capture.summary import describe_outcome
-
-        print(describe_outcome(outcome), file=sys.stderr)
-    raise typer.Exit(runner.pass_exit_status(outcome))
+    args = RunArgs(
+        list(argv), output, syscalls, string_limit, seccomp, call_sites, wait, timeout,
+        backend, ebpf_buffer_mb, quiet,
+    )  # fmt: skip
+    raise typer.Exit(execute(args))
