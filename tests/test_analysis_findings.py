@@ -286,10 +286,12 @@ def test_subprocess_run_woken_by_sigchld_is_one_blocking_period(tmp_path):
     findings = summarize_trace(out).findings
     line = [n for n, t in enumerate((APPS / "restart.py").read_text().splitlines(), 1)
             if t.endswith("# BLOCKS")][0]  # fmt: skip
-    assert [(f.kind, f.syscall, f.frame.line) for f in findings] == [
-        ("blocking-syscall", "poll", line)
-    ]
-    assert findings[0].restarts >= 1 and findings[0].duration_ns >= 140 * MS
+    # the vfork that starts the child also blocks the loop; on a loaded machine it can pass the
+    # threshold on its own, so only the poll's period and the absence of a long step are judged
+    polls = [(f.kind, f.syscall, f.frame.line) for f in findings if f.syscall != "vfork"]
+    assert polls == [("blocking-syscall", "poll", line)]
+    (poll,) = [f for f in findings if f.syscall == "poll"]
+    assert poll.restarts >= 1 and poll.duration_ns >= 140 * MS
 
 
 def test_a_servers_startup_lasts_until_its_first_accept():
