@@ -13,6 +13,8 @@ import shutil
 import struct
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -339,8 +341,6 @@ def test_path_of_loader_is_recorded(echo_trace):
 def test_attach_records_a_running_aiohttp_server_for_a_while(tmp_path):
     """A real PyPI server, started untraced; `syscorr attach` records it while a client loads
     it, and says that the trace holds syscalls only (3.12/3.13 have no sys.remote_exec)."""
-    import threading
-    import time
     import urllib.request
 
     pytest.importorskip("aiohttp")
@@ -505,3 +505,113 @@ def test_a_damaged_log_is_reported_where_it_is_and_read_past(echo_trace, tmp_pat
         f"damaged record at byte {middle}: 100 bytes skipped",
     ]
     assert damaged[-1][1:] == whole[-1][1:]  # the end is read (its ordinal is one more)
+
+
+# ---- attach: what it records, what it refuses, when it ends ----
+
+BEATING = """
+import os, sys, threading, time
+r, w = os.pipe()
+def beat():
+    while True:
+        os.write(w, b"beat")
+        os.read(r, 4)
+        time.sleep(0.01)
+thread = threading.Thread(target=beat, daemon=True)
+thread.start()
+print(thread.native_id, flush=True)
+sys.exit(int(sys.stdin.readline() or 0))
+"""
+
+
+def _started(code: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    return proc, proc.stdout.readline().strip()
+
+
+def _armed(log: Path, attach: subprocess.Popen) -> None:
+    """Wait until the loader has flushed its log's head: it does once tracing is armed."""
+    while attach.poll() is None and (not log.exists() or log.stat().st_size == 0):
+        time.sleep(0.02)
+
+
+def test_attach_to_a_thread_records_its_process(tmp_path):
+    """The id of a thread (as top -H shows it) names its process: recorded, and said; the
+    pipe it writes to was open before the attach, labelled from the loader's /proc scan."""
+    target, tid = _started(BEATING)
+    try:
+        out = tmp_path / "t"
+        proc = run_syscorr("attach", tid, "-d", "1", "-o", str(out))
+        err = proc.stderr.decode()
+        assert proc.returncode == 0, err
+        assert f"{tid} is a thread of process {target.pid}: recording the process" in err
+        loaded = open_trace(directory.resolve(out))
+        assert loaded.meta["attach"]["pid"] == target.pid
+        beats = [i for i in items_of(loaded) if type(i) is SyscallItem and i.call.name == "write"
+                 and i.call.data() is not None and i.call.data().data == b"beat"]  # fmt: skip
+        assert len(beats) >= 5
+        assert {(i.call.tid, i.fd_label) for i in beats} == {(int(tid), "pipe")}
+    finally:
+        target.communicate("0\n", timeout=30)
+
+
+def test_attach_refuses_a_kernel_thread(tmp_path):
+    kernel = next((int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                   and _is_kthread(p)), None)  # fmt: skip
+    if kernel is None:
+        pytest.skip("no kernel thread visible in this pid namespace")
+    proc = run_syscorr("attach", str(kernel), "-d", "30", "-o", str(tmp_path / "t"))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and len(err.splitlines()) == 2, err  # what it does, the refusal
+    assert f"error: {kernel} is a kernel thread (" in err and "give the pid of a user" in err
+    assert not (tmp_path / "t").exists()
+
+
+def _is_kthread(proc_dir: Path) -> bool:
+    try:
+        return bool(int((proc_dir / "stat").read_text().rpartition(")")[2].split()[6]) & 0x200000)
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+def test_attach_refuses_a_process_that_has_exited(tmp_path):
+    """A zombie (exited, its parent, this test, has not reaped it): nothing to record."""
+    target = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        status = Path(f"/proc/{target.pid}/status")
+        while "State:\tZ" not in status.read_text():
+            time.sleep(0.02)
+        proc = run_syscorr("attach", str(target.pid), "-d", "30", "-o", str(tmp_path / "t"))
+        err = proc.stderr.decode()
+        assert proc.returncode == 2, err
+        assert f"process {target.pid} has exited already (a zombie" in err
+    finally:
+        target.wait()
+
+
+def test_attach_ends_when_the_process_exits_and_says_how(tmp_path):
+    """The target exits with 3 once tracing is armed and stays a zombie until the attach is
+    done (this test reaps it after): the attach, asked for 600 s, ends there and says so;
+    meta.json has the exit code."""
+    target, _ = _started(BEATING)
+    out = tmp_path / "t"
+    attach = subprocess.Popen(syscorr_cmd("attach", str(target.pid), "-d", "600", "-o",
+                                          str(out)), stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        _armed(out / "syscalls.ebpf", attach)
+        target.stdin.write("3\n")
+        target.stdin.flush()
+        _, err = attach.communicate(timeout=120)  # before: the full 600 s (a zombie answers kill 0)
+    finally:
+        if attach.poll() is None:
+            attach.kill()
+        target.communicate(timeout=30)
+    err = err.decode()
+    assert attach.returncode == 0, err
+    assert f"process {target.pid} exited with 3 " in err and "that ended the recording" in err
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["exit"]["code"] == 3 and meta["exit"]["target_exited"] is True
+    assert meta["exit"]["stopped_early"] is False
+    records = list(open_trace(directory.resolve(out)).records())
+    assert [r.code for r in records if type(r).__name__ == "ExitRecord"] == [3]

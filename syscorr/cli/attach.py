@@ -15,6 +15,7 @@ import typer
 
 from syscorr.cli.common import fail
 from syscorr.errors import SyscorrError, UsageError
+from syscorr.report.safe import safe
 
 HELP = """Record the syscalls of a running process for a while (eBPF backend: root).
 
@@ -74,6 +75,8 @@ def attach(
     if not quiet:
         backend = outcome.meta["backend"]
         where = str(outcome.trace.path)
+        for note in outcome.notes:
+            print(f"syscorr: {safe(note)}", file=sys.stderr)
         print(f"syscorr: {outcome.agent_note}", file=sys.stderr)
         print(
             f"syscorr: trace in {where} ({sum(backend.get('written_per_cpu') or [])} syscall "

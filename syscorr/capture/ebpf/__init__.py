@@ -1,14 +1,17 @@
 """The eBPF backend: in-kernel syscall recording (root), CLOCK_MONOTONIC stamps, binary log.
 
-Contract: `EbpfBackend.check_available()` raises TracerUnavailable naming exactly what is
-missing and the command that fixes it (not Linux, no kernel BTF, not root / no CAP_BPF and
-CAP_PERFMON, build tools absent), builds the loader on first use when the tools are there, and
-finally asks the kernel itself (`syscorr-ebpf --check` loads and attaches the programs), so
-"available" means "works here". `command()` runs the target under the loader (which starts it
-stopped and releases it once tracing is armed, see loader.c); `after_run()` returns what the
-loader counted (lost and written records per CPU, both clocks at arming and at the end) for
-meta.json's backend block. `choose(name)` turns `--backend auto|strace|ebpf` into a backend and
-the sentence that says which was chosen and why.
+Contract: `EbpfBackend.check_available()` raises TracerUnavailable naming in one line exactly
+what is missing and the command that fixes it (not Linux, no kernel BTF, not root / no CAP_BPF
+and CAP_PERFMON, build tools absent, a loader that is not there or cannot start), builds the
+loader on first use (or when its sources changed) when the tools are there, and finally asks
+the kernel itself (`syscorr-ebpf --check` loads and attaches the programs), so "available"
+means "works here". The loader is $SYSCORR_EBPF_LOADER or the one built from these sources,
+never one found on PATH. `command()` runs the target under the loader (which starts it stopped
+and releases it once tracing is armed, see loader.c); `after_run()` returns what the loader
+counted (lost and written records per CPU, both clocks at arming and at the end, and in attach
+mode the target's exit status when it ended first) for meta.json's backend block.
+`choose(name)` turns `--backend auto|strace|ebpf` into a backend and the sentence that says
+which was chosen and why.
 """
 
 import functools
@@ -109,6 +112,7 @@ class EbpfBackend(TracerDefaults):
             "ring_bytes": stats.get("ring_bytes"),
             "log_bytes": stats.get("log_bytes"),
             "clocks": stats.get("clocks"),
+            "target_exit": stats.get("target_exit"),  # attach: the target's own end, if seen
         }
 
 

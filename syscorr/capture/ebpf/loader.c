@@ -9,11 +9,14 @@
  * whole process tree (orphans included) and exits with the target's status, or kills itself
  * with the signal that killed the target (as strace does); it blocks SIGINT/SIGTERM/SIGHUP/
  * SIGQUIT meanwhile (a terminal's Ctrl-C reaches the target's process group already). With
- * --pid, it records that process (and children it forks) for S seconds, until it exits, or
- * until SIGINT/SIGTERM/SIGHUP/SIGQUIT (stopping early, the log complete).
- * The ring buffer is drained every 50 ms, or sooner when the program wakes us (more than a
- * quarter full). At the end it writes the per-CPU lost/written counters and both clocks into
- * the log and, as JSON, into --stats. Errors go to stderr as one line starting "syscorr-ebpf:"
+ * --pid, it records that process (and children it forks) for S seconds, until it exits (its
+ * exit status, from its REC_EXIT record, goes into --stats as "target_exit"), or until
+ * SIGINT/SIGTERM/SIGHUP/SIGQUIT (stopping early, the log complete).
+ * It sleeps in epoll on the ring buffer, a signalfd (SIGCHLD with CMD; the stop signals with
+ * --pid) and a pidfd of the --pid target, so an exit or a stop is seen at once; the ring buffer
+ * is drained every 50 ms, or sooner when the program wakes us (more than a quarter full). At
+ * the end it writes the per-CPU lost/written counters and both clocks into the log and, as
+ * JSON, into --stats. Errors go to stderr as one line starting "syscorr-ebpf:"
  * with the failing step and errno; exit code 125 when tracing could not start.
  */
 #define _GNU_SOURCE
@@ -29,7 +32,10 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +73,10 @@ static const struct class_of CLASSES[] = {
 static FILE *out;
 static unsigned long long written_bytes;
 static int string_limit = 256;
+static unsigned int watched_tgid; /* --pid: whose REC_EXIT ends the recording */
+static int target_exited;
+static long long target_status;
+static unsigned long long target_exit_ns;
 
 static void die(const char *step, int err)
 {
@@ -101,6 +111,12 @@ static void put_record(unsigned short kind, unsigned short nr, unsigned int pid,
 static int on_sample(void *ctx, void *data, size_t size)
 {
     (void)ctx;
+    const struct rec_header *h = data;
+    if (watched_tgid && size >= sizeof(*h) && h->kind == REC_EXIT && h->tgid == watched_tgid) {
+        target_exited = 1;
+        target_status = h->ret;
+        target_exit_ns = h->ts;
+    }
     fwrite(data, size, 1, out);
     written_bytes += size;
     return 0;
@@ -389,7 +405,11 @@ int main(int argc, char **argv)
     sigaddset(&fatal, SIGHUP);
     sigaddset(&fatal, SIGQUIT);
     sigaddset(&fatal, SIGPIPE);
-    sigprocmask(SIG_BLOCK, &fatal, &old);
+    sigset_t blocked = fatal, chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigaddset(&blocked, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &blocked, &old); /* the target gets `old` back before its execve */
 
     int go[2] = {-1, -1};
     pid_t child = attach_pid;
@@ -412,8 +432,15 @@ int main(int argc, char **argv)
             _exit(errno == ENOENT ? 127 : 126);
         }
         close(go[0]);
-    } else if (kill(attach_pid, 0) != 0) {
-        die("attach: no such process", errno);
+    }
+    int pidfd = -1;
+    if (attach_pid) {
+        pidfd = (int)syscall(SYS_pidfd_open, attach_pid, 0);
+        if (pidfd < 0 && errno != ENOSYS)
+            die("attach: pidfd_open (no such process?)", errno);
+        if (pidfd < 0 && kill(attach_pid, 0) != 0) /* kernels before 5.3: polled below */
+            die("attach: no such process", errno);
+        watched_tgid = attach_pid;
     }
     unsigned int tgid = child;
     unsigned char one = 1;
@@ -439,16 +466,49 @@ int main(int argc, char **argv)
     const char *stall = getenv("SYSCORR_EBPF_TEST_STALL_MS"); /* test hook: a slow consumer */
     if (stall && atoi(stall) > 0)
         usleep((useconds_t)atoi(stall) * 1000);
+    /* One epoll set: the ring buffer's own epoll fd, the signals that end us, the target. */
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    int sfd = signalfd(-1, attach_pid ? &fatal : &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (ep < 0 || sfd < 0)
+        die("epoll/signalfd", errno);
+    struct epoll_event ev = {.events = EPOLLIN};
+    int watch[3] = {ring_buffer__epoll_fd(rb), sfd, pidfd};
+    for (int i = 0; i < 3; i++) {
+        ev.data.fd = watch[i];
+        if (watch[i] >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, watch[i], &ev) != 0)
+            die("epoll_ctl", errno);
+    }
     for (;;) {
-        ring_buffer__poll(rb, 50);
-        if (attach_pid) {
+        int timeout = 50; /* the drain interval: records are written without a wakeup */
+        if (attach_pid && duration > 0) {
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
-            double spent = (now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
-            struct timespec zero = {0, 0};
-            if ((duration > 0 && spent >= duration) || kill(attach_pid, 0) != 0 ||
-                sigtimedwait(&fatal, NULL, &zero) > 0)
-                break; /* time is up, the process is gone, or we were told to stop */
+            double left = duration - ((now.tv_sec - start.tv_sec) +
+                                      (now.tv_nsec - start.tv_nsec) / 1e9);
+            if (left <= 0)
+                break; /* time is up */
+            if (left * 1000 < timeout)
+                timeout = (int)(left * 1000) + 1;
+        }
+        struct epoll_event got[4];
+        int n = epoll_wait(ep, got, 4, timeout);
+        if (n < 0 && errno != EINTR)
+            die("epoll_wait", errno);
+        ring_buffer__consume(rb);
+        int stop = 0;
+        for (int i = 0; i < n; i++) {
+            if (got[i].data.fd == sfd) {
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof(si)) == sizeof(si))
+                    if (attach_pid)
+                        stop = 1; /* told to stop */
+            } else if (got[i].data.fd == pidfd) {
+                stop = 1; /* the target exited */
+            }
+        }
+        if (attach_pid) {
+            if (stop || (pidfd < 0 && kill(attach_pid, 0) != 0))
+                break;
             continue;
         }
         for (;;) {
@@ -498,8 +558,12 @@ int main(int argc, char **argv)
                 fprintf(s, "]");
             }
             fprintf(s, ", \"clocks\": {\"armed\": {\"realtime_ns\": %llu, \"monotonic_ns\": %llu}"
-                       ", \"end\": {\"realtime_ns\": %llu, \"monotonic_ns\": %llu}}}\n",
+                       ", \"end\": {\"realtime_ns\": %llu, \"monotonic_ns\": %llu}}",
                     clocks[0], clocks[1], clocks[2], clocks[3]);
+            if (target_exited)
+                fprintf(s, ", \"target_exit\": {\"status\": %lld, \"monotonic_ns\": %llu}",
+                        target_status, target_exit_ns);
+            fprintf(s, "}\n");
             fclose(s);
         }
     }
