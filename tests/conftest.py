@@ -43,14 +43,12 @@ def clean_env() -> dict:
     return env
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1.5 MiB tmpfs: room for an agent log's first MiB, not for its growth nor strace's log."""
-    mount_point = tmp_path / "small"
+def mount_tmpfs(mount_point: Path, options: str):
+    """Mount a tmpfs with `options` at `mount_point` for a test (skip where mounting is not
+    allowed); a generator for fixtures to `yield from`."""
     mount_point.mkdir()
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1536k,mode=0700", "tmpfs", str(mount_point)],
-        capture_output=True,
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], capture_output=True
     )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
@@ -58,3 +56,9 @@ def small_disk(tmp_path):
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1.5 MiB tmpfs: room for an agent log's first MiB, not for its growth nor strace's log."""
+    yield from mount_tmpfs(tmp_path / "small", "size=1536k,mode=0700")

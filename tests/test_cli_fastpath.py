@@ -141,3 +141,17 @@ def test_syscorr_run_loads_no_framework(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0 []"
     assert (out / "meta.json").exists()
+
+
+@pytest.mark.parametrize("args", [["--bogus", "app.py"], ["-q", "--bogus=1", "app.py"]])
+def test_an_unknown_option_is_named_not_taken_for_the_program(args, tmp_path):
+    """Typer passes options it does not know through as the command; before, the user read
+    "'--bogus' is not a command on PATH"."""
+    done = subprocess.run(
+        [sys.executable, "-m", "syscorr", "run", "-o", str(tmp_path / "t"), *args],
+        capture_output=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    err = done.stderr.decode()
+    assert done.returncode == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"syscorr: error: unknown option {args[-2]!r} for syscorr run"), err
+    assert "syscorr run --help" in err and not (tmp_path / "t").exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import APPS, run_syscorr
+from tests.conftest import APPS, mount_tmpfs, run_syscorr
 from tests.golden_util import TRACES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,18 +195,7 @@ def test_fuzz_budget_has_no_crash():
 
 @pytest.fixture
 def read_only_dir(tmp_path):
-    mount_point = tmp_path / "ro"
-    mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount_point)],
-        capture_output=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=True)
+    yield from mount_tmpfs(tmp_path / "ro", "ro,size=64k")
 
 
 def test_output_on_a_read_only_filesystem_is_a_clear_error(tmp_path, read_only_dir):

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
+from syscorr.cli.errorline import report_error
 from syscorr.errors import SyscorrError, UsageError
-from syscorr.report.safe import GuardedStream, guard_line, safe
+from syscorr.report.safe import GuardedStream
 
 if TYPE_CHECKING:  # rich and the trace directory load when a command needs them
     from rich.console import Console
@@ -34,8 +35,7 @@ PROGRESS_BYTES = 20 << 20  # logs larger than this get a progress bar in a termi
 
 
 def fail(err: SyscorrError) -> NoReturn:
-    print(guard_line(safe(f"syscorr: error: {err}")), file=sys.stderr)
-    raise typer.Exit(err.exit_code)
+    raise typer.Exit(report_error(err))
 
 
 @contextmanager

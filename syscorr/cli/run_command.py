@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from syscorr.cli.errorline import report_error
 from syscorr.errors import SyscorrError, UsageError
 
 
@@ -47,20 +48,18 @@ def execute(args: RunArgs) -> int:
     return runner.pass_exit_status(outcome)
 
 
-def report_error(err: SyscorrError) -> int:
-    """The one line a command prints for an error it cannot get past; its exit code."""
-    from syscorr.report.safe import guard_line, safe
-
-    print(guard_line(safe(f"syscorr: error: {err}")), file=sys.stderr)
-    return err.exit_code
-
-
 def _request(args: RunArgs):
     from syscorr.capture import runner, syscall_sets
     from syscorr.capture.backend import CaptureOptions
     from syscorr.capture.ebpf import DATA_MAX, EbpfBackend, choose
     from syscorr.capture.supervise import WaitPolicy
 
+    if args.argv and args.argv[0].startswith("-"):
+        # typer passes options it does not know through as the command: name the mistake
+        raise UsageError(
+            f"unknown option {args.argv[0]!r} for syscorr run: see `syscorr run --help` "
+            "(options go before the program; a program's own options after it)"
+        )
     if args.wait not in ("main", "children"):
         raise UsageError(f"--wait {args.wait!r}: use main (the default) or children")
     set_name, names = syscall_sets.resolve(args.syscalls)
